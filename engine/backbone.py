@@ -1,0 +1,337 @@
+"""Self-supervised ViT backbones (DINO, DINOv2) built with timm, from a hub name or a local file.
+
+Every method in MaskCurator reads the same three things off a frozen ViT:
+
+* ``keys``   – the last block's attention keys, heads concatenated (Deep Spectral Methods' choice),
+* ``tokens`` – the last block's normalised output tokens (STEGO's "feat"),
+* ``cls``    – the class token of that output (per-image / per-crop embedding).
+
+:class:`Backbone` wraps a timm ``VisionTransformer`` built with ``dynamic_img_size=True`` so it runs at
+any resolution that is a multiple of the patch size; a forward hook on ``blocks[-1].attn.qkv`` picks
+the keys out of the fused qkv projection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+#: User-facing names (the ones DINO's torch.hub and the DSM/STEGO papers use) → timm model names.
+HUB_MODELS: dict[str, str] = {
+    "dino_vits16": "vit_small_patch16_224.dino",
+    "dino_vits8": "vit_small_patch8_224.dino",
+    "dino_vitb16": "vit_base_patch16_224.dino",
+    "dino_vitb8": "vit_base_patch8_224.dino",
+    "dinov2_vits14": "vit_small_patch14_dinov2.lvd142m",
+    "dinov2_vitb14": "vit_base_patch14_dinov2.lvd142m",
+    "dinov2_vitl14": "vit_large_patch14_dinov2.lvd142m",
+    "dinov2_vits14_reg": "vit_small_patch14_reg4_dinov2.lvd142m",
+    "dinov2_vitb14_reg": "vit_base_patch14_reg4_dinov2.lvd142m",
+}
+
+#: Randomly initialised variants: no download, used by tests and offline smoke runs.
+RANDOM_MODELS: dict[str, str] = {
+    "random_vits16": "vit_small_patch16_224",
+    "random_vits8": "vit_small_patch8_224",
+    "random_vitb16": "vit_base_patch16_224",
+    "random_vitt16": "vit_tiny_patch16_224",
+}
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+_HEADS_BY_DIM = {192: 3, 384: 6, 768: 12, 1024: 16, 1536: 24}
+
+
+class BackboneLoadError(Exception):
+    """The backbone could not be built or its weights could not be loaded; message says why."""
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What the user picked: a name from :data:`HUB_MODELS` / :data:`RANDOM_MODELS`, or a checkpoint path."""
+
+    name: str = "dino_vits16"
+    checkpoint: str | None = None
+    seed: int = 0  # only used by random_* models, so tests are reproducible
+
+    @property
+    def identity(self) -> str:
+        """Stable id for caches: hub name, or checkpoint path + size + mtime."""
+        if self.checkpoint:
+            p = Path(self.checkpoint)
+            st = p.stat()
+            return f"file:{p.resolve()}:{st.st_size}:{int(st.st_mtime)}"
+        if self.name in RANDOM_MODELS:
+            return f"{self.name}:seed{self.seed}"
+        return self.name
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """Patch-grid outputs of one forward pass. Shapes: keys/tokens (B, h, w, C), cls (B, C)."""
+
+    keys: torch.Tensor
+    tokens: torch.Tensor
+    cls: torch.Tensor
+    patch_size: int
+
+
+class Backbone:
+    """A frozen ViT that returns :class:`TokenBatch` for a batch of normalised images."""
+
+    def __init__(self, model: torch.nn.Module, spec: BackboneSpec, device: torch.device):
+        self.model = model.eval().requires_grad_(False).to(device)
+        self.spec = spec
+        self.device = device
+        self.patch_size = int(model.patch_embed.patch_size[0])
+        self.embed_dim = int(model.embed_dim)
+        self.num_prefix_tokens = int(getattr(model, "num_prefix_tokens", 1))
+        self._keys: torch.Tensor | None = None
+        attn = model.blocks[-1].attn
+        self._num_heads = int(attn.num_heads)
+        attn.qkv.register_forward_hook(self._grab_keys)
+
+    def _grab_keys(self, _module, _inputs, output: torch.Tensor) -> None:
+        b, n, three_c = output.shape
+        self._keys = output.reshape(b, n, 3, three_c // 3)[:, :, 1]
+
+    def to(self, device: torch.device) -> "Backbone":
+        self.model.to(device)
+        self.device = device
+        return self
+
+    def crop_to_patch_multiple(self, image: torch.Tensor) -> torch.Tensor:
+        """Crop (not pad) H and W down to multiples of the patch size, as DSM does."""
+        p = self.patch_size
+        h, w = image.shape[-2:]
+        return image[..., : h // p * p, : w // p * p]
+
+    def normalise(self, rgb: np.ndarray) -> torch.Tensor:
+        """uint8 (H, W, 3) → normalised float (3, H', W') cropped to the patch multiple."""
+        t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
+        mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        return self.crop_to_patch_multiple((t - mean) / std)
+
+    @torch.inference_mode()
+    def __call__(self, images: torch.Tensor) -> TokenBatch:
+        """Run the ViT on a (B, 3, H, W) normalised batch; H, W multiples of the patch size."""
+        if images.shape[-2] % self.patch_size or images.shape[-1] % self.patch_size:
+            raise ValueError("image size must be a multiple of the patch size; use normalise()")
+        images = images.to(self.device, non_blocking=True)
+        h, w = images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size
+        use_amp = self.device.type == "cuda"
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=use_amp):
+            out = self.model.forward_features(images)
+        keys = self._keys
+        self._keys = None
+        npt = self.num_prefix_tokens
+        b = images.shape[0]
+        tokens = out[:, npt:].float().reshape(b, h, w, -1)
+        keys = keys[:, npt:].float().reshape(b, h, w, -1)
+        return TokenBatch(keys=keys, tokens=tokens, cls=out[:, 0].float(), patch_size=self.patch_size)
+
+
+# ----------------------------------------------------------------------------------------------
+# Construction
+
+
+def _timm():
+    # Imported lazily: timm pulls in torchvision, which is slow to import and not needed by the GUI
+    # until a model is actually built.
+    import timm
+
+    return timm
+
+
+def available_backbones() -> list[str]:
+    return list(HUB_MODELS) + list(RANDOM_MODELS)
+
+
+def load_backbone(spec: BackboneSpec, device: torch.device | str = "cpu") -> Backbone:
+    """Build the backbone ``spec`` names. Raises :class:`BackboneLoadError` with a clear reason."""
+    device = torch.device(device)
+    if spec.checkpoint:
+        model = _model_from_checkpoint(Path(spec.checkpoint))
+    elif spec.name in RANDOM_MODELS:
+        torch.manual_seed(spec.seed)
+        model = _timm().create_model(RANDOM_MODELS[spec.name], pretrained=False, num_classes=0,
+                                     dynamic_img_size=True)
+    elif spec.name in HUB_MODELS:
+        model = _model_from_hub(spec.name)
+    else:
+        known = ", ".join(available_backbones())
+        raise BackboneLoadError(f"Unknown backbone {spec.name!r}. Known names: {known}; "
+                                "or give a local checkpoint file.")
+    return Backbone(model, spec, device)
+
+
+def _model_from_hub(name: str) -> torch.nn.Module:
+    timm_name = HUB_MODELS[name]
+    try:
+        return _timm().create_model(timm_name, pretrained=True, num_classes=0, dynamic_img_size=True)
+    except Exception as exc:  # network errors come in many types (socket, HF hub, HTTP)
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = ("HF_HUB_OFFLINE=1 is set" if offline else "the model hub could not be reached")
+        raise BackboneLoadError(
+            f"Could not download weights for {name} ({timm_name}): {hint}. "
+            f"Download the DINO checkpoint on a connected machine and open it as a local file "
+            f"(Settings → Backbone → Checkpoint file). Details: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+# ----------------------------------------------------------------------------------------------
+# Local checkpoints: DINO .pth (plain state_dict), full DINO training checkpoint
+# (teacher/student with module./backbone. prefixes), DINOv2 (.pth, layer scale, registers),
+# Hugging Face folders or files (ViTModel / Dinov2Model keys, safetensors or bin).
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if not path.exists():
+        raise BackboneLoadError(f"Checkpoint not found: {path}")
+    if path.is_dir():
+        candidates = [path / "model.safetensors", path / "pytorch_model.bin"]
+        found = next((c for c in candidates if c.exists()), None)
+        if found is None:
+            raise BackboneLoadError(f"{path} is a folder without model.safetensors or pytorch_model.bin")
+        path = found
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj = load_file(str(path))
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise BackboneLoadError(f"{path.name} is not a readable PyTorch/safetensors checkpoint: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise BackboneLoadError(f"{path.name} does not contain a state dict (found {type(obj).__name__})")
+    for wrapper in ("teacher", "model", "state_dict", "student"):
+        if wrapper in obj and isinstance(obj[wrapper], dict):
+            obj = obj[wrapper]
+            break
+    state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not state:
+        raise BackboneLoadError(f"{path.name} holds no tensors")
+    return state
+
+
+def _strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, v in state.items():
+        for prefix in ("module.", "backbone.", "vit.", "dinov2.", "model."):
+            if k.startswith(prefix):
+                k = k[len(prefix):]
+        out[k] = v
+    # DINO training checkpoints also hold the projection head: not part of the ViT.
+    return {k: v for k, v in out.items() if not k.startswith(("head.", "mlp.", "last_layer"))}
+
+
+_HF_LAYER = re.compile(r"^encoder\.layer\.(\d+)\.(.+)$")
+_HF_MAP = {
+    "attention.output.dense": "attn.proj",
+    "layernorm_before": "norm1",
+    "layernorm_after": "norm2",
+    "norm1": "norm1",
+    "norm2": "norm2",
+    "intermediate.dense": "mlp.fc1",
+    "output.dense": "mlp.fc2",
+    "mlp.fc1": "mlp.fc1",
+    "mlp.fc2": "mlp.fc2",
+}
+
+
+def _is_hf_layout(state: dict[str, torch.Tensor]) -> bool:
+    return any(k.startswith("embeddings.") for k in state)
+
+
+def _convert_hf(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Hugging Face ViTModel / Dinov2Model keys → timm VisionTransformer keys."""
+    out: dict[str, torch.Tensor] = {}
+    qkv: dict[int, dict[str, dict[str, torch.Tensor]]] = {}
+    for k, v in state.items():
+        if k == "embeddings.cls_token":
+            out["cls_token"] = v
+        elif k == "embeddings.position_embeddings":
+            out["pos_embed"] = v
+        elif k == "embeddings.register_tokens":
+            out["reg_token"] = v
+        elif k.startswith("embeddings.patch_embeddings.projection."):
+            out["patch_embed.proj." + k.rsplit(".", 1)[1]] = v
+        elif k.startswith("layernorm."):
+            out["norm." + k.rsplit(".", 1)[1]] = v
+        elif m := _HF_LAYER.match(k):
+            i, rest = int(m.group(1)), m.group(2)
+            if rest.startswith("attention.attention."):
+                _, _, which, kind = rest.split(".")
+                qkv.setdefault(i, {}).setdefault(kind, {})[which] = v
+            elif rest.startswith("layer_scale"):
+                out[f"blocks.{i}.ls{rest[len('layer_scale')]}.gamma"] = v
+            else:
+                base, kind = rest.rsplit(".", 1)
+                if base in _HF_MAP:
+                    out[f"blocks.{i}.{_HF_MAP[base]}.{kind}"] = v
+    for i, kinds in qkv.items():
+        for kind, parts in kinds.items():
+            out[f"blocks.{i}.attn.qkv.{kind}"] = torch.cat([parts["query"], parts["key"], parts["value"]], 0)
+    return out
+
+
+def _model_from_checkpoint(path: Path) -> torch.nn.Module:
+    state = _strip_prefixes(_read_state_dict(path))
+    if _is_hf_layout(state):
+        state = _convert_hf(state)
+    if "patch_embed.proj.weight" not in state:
+        raise BackboneLoadError(
+            f"{path.name} does not look like a ViT checkpoint (no patch embedding weights). "
+            "Supported: DINO / DINOv2 ViT .pth, full DINO checkpoints, Hugging Face ViT/DINOv2 folders.")
+    dim, _, patch, _ = state["patch_embed.proj.weight"].shape
+    depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
+    heads = _HEADS_BY_DIM.get(dim)
+    if heads is None:
+        raise BackboneLoadError(f"{path.name}: unsupported embedding width {dim}")
+    mlp_ratio = state["blocks.0.mlp.fc1.weight"].shape[0] / dim
+    has_layer_scale = "blocks.0.ls1.gamma" in state
+    reg_tokens = 0
+    if "register_tokens" in state:
+        state["reg_token"] = state.pop("register_tokens")
+    if "reg_token" in state:
+        reg_tokens = state["reg_token"].shape[1]
+    state.pop("mask_token", None)
+    n_pos = state["pos_embed"].shape[1] - 1  # DINO and DINOv2 keep pos for cls, not registers
+    grid = int(round(n_pos**0.5))
+    if grid * grid != n_pos:
+        raise BackboneLoadError(f"{path.name}: position embedding of {n_pos} tokens is not a square grid")
+    kwargs = dict(
+        patch_size=patch, embed_dim=dim, depth=depth, num_heads=heads, mlp_ratio=mlp_ratio,
+        img_size=grid * patch, num_classes=0, dynamic_img_size=True, reg_tokens=reg_tokens,
+        no_embed_class=bool(reg_tokens), init_values=1e-5 if has_layer_scale else None,
+    )
+    if reg_tokens:
+        # DINOv2 adds pos_embed[0] to the class token and gives registers no position; timm's
+        # no_embed_class layout is the same once the class position is folded into the token.
+        state["cls_token"] = state["cls_token"] + state["pos_embed"][:, :1]
+        state["pos_embed"] = state["pos_embed"][:, 1:]
+    from timm.models.vision_transformer import VisionTransformer
+
+    model = VisionTransformer(**kwargs)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("head")]
+    if missing or unexpected:
+        raise BackboneLoadError(
+            f"{path.name}: checkpoint does not match a ViT-{dim}/{patch} x{depth} "
+            f"(missing {missing[:4]}, unexpected {unexpected[:4]})")
+    return model
+
+
+def describe(backbone: Backbone) -> str:
+    """One-line summary for logs and the status bar."""
+    return json.dumps({"name": backbone.spec.checkpoint or backbone.spec.name, "patch": backbone.patch_size,
+                       "dim": backbone.embed_dim, "device": str(backbone.device)})

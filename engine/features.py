@@ -1,0 +1,164 @@
+"""Per-image ViT features with an on-disk cache.
+
+Features are the expensive, reusable part: Deep Spectral Methods, STEGO and IAL all start from them,
+and a user clicking back and forth through a dataset should pay for each image once. The cache key is
+``sha1(image bytes) + backbone identity + extraction resolution``, so renaming or moving a file keeps
+its cache entry and changing the backbone or resolution never returns stale features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .backbone import Backbone
+from .imageio import content_hash, load_image, resize_max_side
+
+#: Default longest side fed to the ViT. COCO / VOC / BSDS images are at or below it, so they run at
+#: native resolution (as in DSM); larger photos are downscaled so the token graph stays tractable.
+DEFAULT_MAX_SIDE = 640
+
+
+@dataclass(frozen=True)
+class PatchFeatures:
+    """ViT outputs for one image on its patch grid.
+
+    ``keys``/``tokens`` are float32 (h, w, C); ``input_rgb`` is the uint8 image exactly as fed to the
+    ViT (resized and cropped to h*patch × w*patch) – methods that need colour at patch level use it.
+    ``image_hw`` is the original upright image size, to map masks back to full resolution.
+    """
+
+    keys: np.ndarray
+    tokens: np.ndarray
+    cls: np.ndarray
+    patch_size: int
+    input_rgb: np.ndarray
+    image_hw: tuple[int, int]
+
+    @property
+    def grid_hw(self) -> tuple[int, int]:
+        return self.keys.shape[0], self.keys.shape[1]
+
+
+def prepare_input(rgb: np.ndarray, patch_size: int, max_side: int | None) -> np.ndarray:
+    """Resize to ``max_side`` and crop to a multiple of the patch size (uint8 RGB)."""
+    small = resize_max_side(rgb, max_side)
+    h, w = small.shape[:2]
+    h, w = max(h // patch_size, 1) * patch_size, max(w // patch_size, 1) * patch_size
+    if small.shape[0] < h or small.shape[1] < w:  # tiny image: pad up to one patch
+        small = np.pad(small, ((0, max(0, h - small.shape[0])), (0, max(0, w - small.shape[1])), (0, 0)),
+                       mode="edge")
+    return np.ascontiguousarray(small[:h, :w])
+
+
+def extract_features(backbone: Backbone, rgbs: list[np.ndarray], max_side: int | None = DEFAULT_MAX_SIDE,
+                     batch_size: int = 8) -> list[PatchFeatures]:
+    """Run the backbone on images, batching those whose prepared size is equal (GPU throughput)."""
+    prepared = [prepare_input(rgb, backbone.patch_size, max_side) for rgb in rgbs]
+    out: list[PatchFeatures | None] = [None] * len(rgbs)
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, p in enumerate(prepared):
+        by_shape.setdefault(p.shape[:2], []).append(i)
+    for indices in by_shape.values():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            batch = torch.stack([backbone.normalise(prepared[i]) for i in chunk])
+            tb = backbone(batch)
+            keys, tokens, cls = (t.cpu().numpy() for t in (tb.keys, tb.tokens, tb.cls))
+            for j, i in enumerate(chunk):
+                out[i] = PatchFeatures(keys[j], tokens[j], cls[j], backbone.patch_size, prepared[i],
+                                       tuple(rgbs[i].shape[:2]))
+    return out  # type: ignore[return-value]
+
+
+class FeatureCache:
+    """Directory of ``<key>.npz`` files (float16 features, uint8 input image)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def key(image_sha1: str, backbone_identity: str, max_side: int | None) -> str:
+        return hashlib.sha1(f"{image_sha1}|{backbone_identity}|{max_side}".encode()).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npz"
+
+    def get(self, key: str) -> PatchFeatures | None:
+        path = self._path(key)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path) as z:
+                return PatchFeatures(z["keys"].astype(np.float32), z["tokens"].astype(np.float32),
+                                     z["cls"].astype(np.float32), int(z["patch_size"]), z["input_rgb"],
+                                     tuple(int(v) for v in z["image_hw"]))
+        except Exception:  # a half-written or corrupt entry is just a miss
+            path.unlink(missing_ok=True)
+            return None
+
+    def put(self, key: str, feats: PatchFeatures) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, keys=feats.keys.astype(np.float16), tokens=feats.tokens.astype(np.float16),
+                         cls=feats.cls.astype(np.float16), patch_size=feats.patch_size,
+                         input_rgb=feats.input_rgb, image_hw=np.asarray(feats.image_hw))
+            os.replace(tmp, path)
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)  # disk full: caching is an optimisation, not a must
+
+    def clear(self) -> None:
+        for p in self.root.glob("*/*.npz"):
+            p.unlink(missing_ok=True)
+
+
+class FeatureProvider:
+    """Backbone + cache: ``features_for(path)`` returns cached features or computes and stores them."""
+
+    def __init__(self, backbone: Backbone, cache: FeatureCache | None, max_side: int | None = DEFAULT_MAX_SIDE):
+        self.backbone = backbone
+        self.cache = cache
+        self.max_side = max_side
+
+    def _key(self, path: Path) -> str:
+        return FeatureCache.key(content_hash(path), self.backbone.spec.identity, self.max_side)
+
+    def features_for(self, path: str | Path, rgb: np.ndarray | None = None) -> PatchFeatures:
+        path = Path(path)
+        key = self._key(path) if self.cache else ""
+        if self.cache and (hit := self.cache.get(key)) is not None:
+            return hit
+        if rgb is None:
+            rgb = load_image(path)
+        feats = extract_features(self.backbone, [rgb], self.max_side)[0]
+        if self.cache:
+            self.cache.put(key, feats)
+        return feats
+
+    def features_for_many(self, paths: list[Path], batch_size: int = 8) -> list[PatchFeatures]:
+        """Batched variant: cache hits are returned, misses are computed together."""
+        results: list[PatchFeatures | None] = [None] * len(paths)
+        keys = [self._key(Path(p)) if self.cache else "" for p in paths]
+        missing = []
+        for i, k in enumerate(keys):
+            if self.cache and (hit := self.cache.get(k)) is not None:
+                results[i] = hit
+            else:
+                missing.append(i)
+        if missing:
+            rgbs = [load_image(paths[i]) for i in missing]
+            for i, feats in zip(missing, extract_features(self.backbone, rgbs, self.max_side, batch_size)):
+                results[i] = feats
+                if self.cache:
+                    self.cache.put(keys[i], feats)
+        return results  # type: ignore[return-value]

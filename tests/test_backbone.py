@@ -1,0 +1,131 @@
+"""Backbone construction from every supported checkpoint layout, and the hub's offline error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.backbone import BackboneLoadError, BackboneSpec, load_backbone
+from engine.features import FeatureCache, FeatureProvider, extract_features
+
+
+def _hf_keys(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """timm ViT state dict → Hugging Face ViTModel layout (as transformers saves DINO)."""
+    out = {"embeddings.cls_token": sd["cls_token"], "embeddings.position_embeddings": sd["pos_embed"],
+           "embeddings.patch_embeddings.projection.weight": sd["patch_embed.proj.weight"],
+           "embeddings.patch_embeddings.projection.bias": sd["patch_embed.proj.bias"],
+           "layernorm.weight": sd["norm.weight"], "layernorm.bias": sd["norm.bias"]}
+    depth = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("blocks."))
+    names = {"attn.proj": "attention.output.dense", "norm1": "layernorm_before", "norm2": "layernorm_after",
+             "mlp.fc1": "intermediate.dense", "mlp.fc2": "output.dense"}
+    for i in range(depth):
+        for kind in ("weight", "bias"):
+            q, k, v = sd[f"blocks.{i}.attn.qkv.{kind}"].chunk(3, 0)
+            for n, t in (("query", q), ("key", k), ("value", v)):
+                out[f"encoder.layer.{i}.attention.attention.{n}.{kind}"] = t
+            for timm_name, hf_name in names.items():
+                out[f"encoder.layer.{i}.{hf_name}.{kind}"] = sd[f"blocks.{i}.{timm_name}.{kind}"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference():
+    bb = load_backbone(BackboneSpec("random_vitt16", seed=3))
+    x = bb.normalise((np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8))[None]
+    return bb, x, bb(x)
+
+
+@pytest.mark.parametrize("layout", ["plain", "full_dino", "hf_folder"])
+def test_checkpoint_layouts_reproduce_outputs(tmp_path, reference, layout):
+    bb, x, ref = reference
+    sd = bb.model.state_dict()
+    if layout == "plain":
+        path = tmp_path / "dino.pth"
+        torch.save(sd, path)
+    elif layout == "full_dino":
+        path = tmp_path / "checkpoint.pth"
+        wrapped = {f"module.backbone.{k}": v for k, v in sd.items()}
+        wrapped["module.head.mlp.0.weight"] = torch.zeros(2, 2)
+        torch.save({"teacher": wrapped, "student": wrapped, "epoch": 3}, path)
+    else:
+        from safetensors.torch import save_file
+
+        path = tmp_path / "hf"
+        path.mkdir()
+        save_file({k: v.contiguous() for k, v in _hf_keys(sd).items()}, str(path / "model.safetensors"))
+    loaded = load_backbone(BackboneSpec(checkpoint=str(path)))
+    out = loaded(x)
+    assert loaded.patch_size == 16
+    torch.testing.assert_close(out.keys, ref.keys)
+    torch.testing.assert_close(out.tokens, ref.tokens)
+
+
+def test_dinov2_style_checkpoint_with_layer_scale_and_registers(tmp_path):
+    from timm.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    model = VisionTransformer(patch_size=14, embed_dim=192, depth=2, num_heads=3, img_size=56, num_classes=0,
+                              init_values=1e-5, reg_tokens=4, no_embed_class=True, dynamic_img_size=True)
+    sd = dict(model.state_dict())
+    # Original DINOv2 layout: a class position (here zero) in front of the patch positions.
+    sd["pos_embed"] = torch.cat([torch.zeros(1, 1, 192), sd["pos_embed"]], 1)
+    sd["register_tokens"] = sd.pop("reg_token")
+    sd["mask_token"] = torch.zeros(1, 192)
+    torch.save(sd, tmp_path / "dinov2.pth")
+    loaded = load_backbone(BackboneSpec(checkpoint=str(tmp_path / "dinov2.pth")))
+    assert loaded.patch_size == 14 and loaded.num_prefix_tokens == 5
+    x = torch.randn(1, 3, 70, 42)
+    out = loaded(x)
+    assert out.keys.shape == (1, 5, 3, 192)
+    model.eval()
+    torch.testing.assert_close(out.tokens, model.forward_features(x)[:, 5:].reshape(1, 5, 3, 192))
+
+
+def test_wrong_checkpoint_gives_clear_error(tmp_path):
+    bad = tmp_path / "resnet.pth"
+    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, bad)
+    with pytest.raises(BackboneLoadError, match="does not look like a ViT"):
+        load_backbone(BackboneSpec(checkpoint=str(bad)))
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(BackboneLoadError, match="not a readable"):
+        load_backbone(BackboneSpec(checkpoint=str(junk)))
+    with pytest.raises(BackboneLoadError, match="not found"):
+        load_backbone(BackboneSpec(checkpoint=str(tmp_path / "missing.pth")))
+
+
+def test_hub_name_offline_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BackboneLoadError, match="local file"):
+        load_backbone(BackboneSpec("dino_vits16"))
+
+
+def test_unknown_name():
+    with pytest.raises(BackboneLoadError, match="Unknown backbone"):
+        load_backbone(BackboneSpec("resnet50"))
+
+
+def test_features_native_resolution_and_cache(tmp_path, random_backbone, demo_dir):
+    from engine.imageio import load_image
+
+    path = demo_dir / "chelsea.png"
+    rgb = load_image(path)  # 300 x 451
+    feats = extract_features(random_backbone, [rgb], max_side=None)[0]
+    assert feats.grid_hw == (300 // 16, 451 // 16)
+    assert feats.keys.shape[-1] == 384 and feats.input_rgb.shape == (288, 448, 3)
+    provider = FeatureProvider(random_backbone, FeatureCache(tmp_path), max_side=None)
+    first = provider.features_for(path)
+    assert len(list(tmp_path.glob("*/*.npz"))) == 1
+    second = provider.features_for(path)
+    np.testing.assert_allclose(first.keys, second.keys, atol=1e-2)  # float16 on disk
+    np.testing.assert_allclose(first.keys, feats.keys, atol=1e-2)
+
+
+def test_batched_extraction_matches_single(random_backbone):
+    rng = np.random.default_rng(1)
+    imgs = [(rng.random((96, 128, 3)) * 255).astype(np.uint8) for _ in range(3)]
+    batched = extract_features(random_backbone, imgs, max_side=None, batch_size=3)
+    single = [extract_features(random_backbone, [im], max_side=None)[0] for im in imgs]
+    for b, s in zip(batched, single):
+        np.testing.assert_allclose(b.keys, s.keys, atol=1e-4)
