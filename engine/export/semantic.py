@@ -1,0 +1,108 @@
+"""Semantic-segmentation PNGs (one palette PNG per image) for training semantic models like STEGO.
+
+Pixel values: 0 = background, k = k-th project class (1..C, class-list order), 255 = ignore:
+pixels where segments of different classes overlap, and pixels of unlabelled segments (known to be
+an object, class unknown). A ``classes.json`` next to the PNGs maps values to names and colours.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from engine.store import ProjectStore
+
+from .atomic import atomic_write_bytes, ensure_dir
+from .report import ExportError, ExportReport
+from .selection import select
+
+IGNORE = 255
+MAX_CLASSES = 254
+
+
+def _png_bytes(labels: np.ndarray, palette: list[int]) -> bytes:
+    img = Image.fromarray(labels, mode="P")
+    img.putpalette(palette)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def export_semantic_pngs(store: ProjectStore, out_dir: str | Path, *, states=("accepted",),
+                         image_status: tuple[str, ...] | None = None, ctx: Any = None) -> ExportReport:
+    """Write ``<image stem>.png`` label maps plus ``classes.json`` into ``out_dir``.
+
+    Each file is written atomically; if any write fails, files this call created are removed and an
+    ExportError is raised (files that existed before are never left half-written; a folder this
+    call created is removed again). Unlabelled
+    segments are painted as 255 (ignore). Same image selection as :func:`export_coco`.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"{out_dir} is a file; semantic export needs a folder")
+    with store.snapshot():
+        classes = store.classes()
+        if len(classes) > MAX_CLASSES:
+            raise ExportError(f"{len(classes)} classes do not fit an 8-bit PNG (max {MAX_CLASSES})")
+        value_of: dict[int | None, int] = {c.id: i + 1 for i, c in enumerate(classes)}
+        value_of[None] = IGNORE
+        sel = select(store, states, image_status, include_unlabelled=True)
+        palette = [0, 0, 0] * 256
+        for i, c in enumerate(classes):
+            palette[3 * (i + 1):3 * (i + 2)] = list(c.color)
+        palette[3 * IGNORE:3 * IGNORE + 3] = [255, 255, 255]
+        made_dir = not out_dir.exists()
+        ensure_dir(out_dir)
+        created: list[Path] = []
+        used_names: set[str] = set()
+        n_painted = 0
+        try:
+            n = max(1, len(sel.items))
+            for k, item in enumerate(sel.items):
+                if ctx is not None and k % 10 == 0:
+                    ctx.progress(k / n, f"semantic export: image {k + 1}/{len(sel.items)}")
+                img = item.image
+                labels = np.zeros((img.height, img.width), dtype=np.uint8)
+                for seg in item.segments:
+                    mask = store.segment_mask(seg.id)
+                    value = value_of[seg.class_id]
+                    current = labels[mask]
+                    labels[mask] = np.where((current == 0) | (current == value), value, IGNORE)
+                    n_painted += 1
+                stem = Path(img.path).stem
+                name = f"{stem}.png" if f"{stem}.png" not in used_names else f"{stem}_{img.id}.png"
+                used_names.add(name)
+                target = out_dir / name
+                existed = target.exists()
+                atomic_write_bytes(target, _png_bytes(labels, palette))
+                if not existed:
+                    created.append(target)
+            legend = {"background": 0, "ignore": IGNORE,
+                      "classes": [{"value": i + 1, "name": c.name, "color": list(c.color)}
+                                  for i, c in enumerate(classes)],
+                      "files": sorted(used_names)}
+            target = out_dir / "classes.json"
+            existed = target.exists()
+            atomic_write_bytes(target, json.dumps(legend, indent=1).encode("utf-8"))
+            if not existed:
+                created.append(target)
+        except ExportError:
+            for path in created:
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+            if made_dir:
+                try:
+                    out_dir.rmdir()
+                except OSError:
+                    pass
+            raise
+    if ctx is not None:
+        ctx.progress(1.0, f"semantic export: wrote {len(sel.items)} label maps")
+    return ExportReport(str(out_dir), len(sel.items), n_painted, len(classes), sel.skipped)
