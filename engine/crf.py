@@ -63,7 +63,7 @@ def dense_crf(rgb: np.ndarray, probs: np.ndarray, params: CRFParams) -> np.ndarr
     crf.setUnaryEnergy(np.ascontiguousarray(unary, dtype=np.float32))
     crf.addPairwiseGaussian(sxy=params.gaussian_sxy, compat=params.gaussian_compat)
     crf.addPairwiseBilateral(sxy=params.bilateral_sxy, srgb=params.bilateral_srgb,
-                             rgbim=np.ascontiguousarray(rgb, dtype=np.uint8), compat=params.bilateral_compat)
+                             rgbim=np.require(rgb, np.uint8, ["C_CONTIGUOUS", "WRITEABLE"]), compat=params.bilateral_compat)
     q = np.asarray(crf.inference(int(params.iterations)), dtype=np.float32).reshape(k, h, w)
     return q[1:] if single else q
 

@@ -1,0 +1,345 @@
+"""Per-image Deep Spectral Methods analysis used by the app and the CLI (contract: docs/pipeline_api.md).
+
+image → ViT features (batched, cached) → DSM graph and Laplacian eigenvectors (batched per grid size)
+→ localisation box, CRF object mask, per-image segments, matting alpha → proposals. Results are plain
+frozen dataclasses so the app can show them and :class:`AnalysisStore` can keep them on disk.
+
+Quality note: with the ``random_*`` backbones (tests, offline) the eigenvectors only follow colour
+and texture; the paper's figures need real DINO weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .backbone import Backbone, BackboneSpec, available_backbones, load_backbone
+from .features import FeatureCache, FeatureProvider, PatchFeatures, extract_features
+from .device import pick_device
+from .imageio import ImageLoadError, content_hash, load_image
+from .jobs import JobContext
+from .methods.spectral.affinity import knn_passes, spectral_affinity
+from .methods.spectral.eigen import laplacian_eigs
+from .methods.spectral.geometry import GridGeometry
+from .methods.spectral.localization import localize
+from .methods.spectral.matting import compute_alpha
+from .methods.spectral.semantic import cluster_segment_features, segment_batch, segment_features
+from .methods.spectral.single_object import object_mask, object_patch_mask
+from .proposals import Proposal
+
+SOURCE_OBJECT = "dsm.object"
+SOURCE_SEGMENT = "dsm.segment"
+SOURCE_SEMANTIC = "dsm.semantic"
+
+
+@dataclass(frozen=True)
+class SpectralSettings:
+    backbone: str = "dino_vits16"  # hub/random name (engine.backbone) or a checkpoint path
+    max_side: int | None = 640  # features at native resolution up to this longest side
+    n_eigenvectors: int = 10  # incl. the trivial one (index 0)
+    knn_weight: float = 10.0  # λ_knn (DSM default image_color_lambda)
+    knn_neighbors: int = 10
+    n_segments: int = 4  # per-image k-means on eigenvectors (semantic task)
+    crf: bool = True  # dense-CRF upsampling of the single-object mask
+    matting: bool = True  # compute matting alphas (finer grid, KNN colour affinity)
+    matting_max_side: int = 320
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_eigenvectors < 2:
+            raise ValueError("n_eigenvectors must be >= 2 (the trivial vector and the Fiedler vector)")
+        if self.n_segments < 1:
+            raise ValueError("n_segments must be >= 1")
+        if self.knn_weight < 0 or self.knn_neighbors < 1:
+            raise ValueError("knn_weight must be >= 0 and knn_neighbors >= 1")
+        if self.max_side is not None and self.max_side < 16:
+            raise ValueError("max_side must be at least 16 pixels (or None)")
+
+    def backbone_spec(self) -> BackboneSpec:
+        """Names from engine.backbone are models; anything else is read as a checkpoint path."""
+        if self.backbone in available_backbones():
+            return BackboneSpec(self.backbone, seed=self.seed)
+        return BackboneSpec(Path(self.backbone).stem, checkpoint=self.backbone)
+
+
+@dataclass(frozen=True)
+class ImageAnalysis:
+    path: Path
+    image_hw: tuple[int, int]  # full (EXIF-upright) image size
+    grid_hw: tuple[int, int]  # patch grid size h, w
+    eigenvalues: np.ndarray  # (K,) float32, ascending (0 = trivial)
+    eigenvectors: np.ndarray  # (K, h, w) float32 on the patch grid, sign-fixed (positive = minority)
+    box: tuple[int, int, int, int]  # localization box x0, y0, x1, y1 in full-res pixels (end-exclusive)
+    object_mask: np.ndarray  # bool (H, W) single-object mask (CRF-refined if crf=True)
+    segment_labels: np.ndarray  # int32 (h, w) per-image segment id on the patch grid (0 = background)
+    segment_features: np.ndarray  # (n_segments, D) float32 mean backbone feature per segment
+    alpha: np.ndarray | None  # float32 (H, W) in [0, 1] matting alpha of the object, or None
+    proposals: tuple[Proposal, ...] = field(default=(), compare=False)  # "dsm.object" + "dsm.segment"
+    cell_hw: tuple[float, float] | None = None  # full-res pixels per patch cell (y, x); None = stretch
+
+    @property
+    def geometry(self) -> GridGeometry:
+        """Patch grid ↔ full-res mapping (exact: accounts for the resize and the patch crop)."""
+        if self.cell_hw is None:
+            return GridGeometry.stretched(self.image_hw, self.grid_hw)
+        return GridGeometry(self.image_hw, self.grid_hw, self.cell_hw)
+
+    def grid_to_image(self, grid: np.ndarray) -> np.ndarray:
+        """Nearest-neighbour map of an (h, w) grid array (mask, labels, eigenvector) to (H, W)."""
+        return self.geometry.upsample_nearest(grid)
+
+
+def _object_score(eigenvalues: np.ndarray) -> float:
+    """1 − λ₁: a small Fiedler eigenvalue means a clean two-way cut (higher = more confident)."""
+    return float(np.clip(1.0 - eigenvalues[1], 0.0, 1.0)) if len(eigenvalues) > 1 else 0.0
+
+
+def build_proposals(object_mask_full: np.ndarray, segment_labels: np.ndarray, n_segments: int,
+                    geometry: GridGeometry, eigenvalues: np.ndarray) -> tuple[Proposal, ...]:
+    """One "dsm.object" proposal and one "dsm.segment" per non-empty segment, full-res bool masks."""
+    props = [Proposal(object_mask_full, SOURCE_OBJECT, label=0, score=_object_score(eigenvalues),
+                      name="object")]
+    full_labels = geometry.upsample_nearest(segment_labels)
+    for s in range(n_segments):
+        mask = full_labels == s
+        if mask.any():
+            props.append(Proposal(mask, SOURCE_SEGMENT, label=s, score=1.0,
+                                  name="background segment" if s == 0 else f"segment {s}"))
+    return tuple(props)
+
+
+class Analyzer:
+    """Owns a backbone + FeatureProvider (feature cache dir optional). Runs on the engine thread.
+
+    ``backbone`` may be passed in to share an already loaded model (tests, the app's model cache).
+    """
+
+    def __init__(self, settings: SpectralSettings, device: torch.device | str = "cpu",
+                 cache_dir: Path | None = None, backbone: Backbone | None = None):
+        self.settings = settings
+        self.device = pick_device(device) if isinstance(device, str) else device
+        self.backbone = backbone if backbone is not None else load_backbone(settings.backbone_spec(), self.device)
+        cache = FeatureCache(cache_dir) if cache_dir else None
+        self.provider = FeatureProvider(self.backbone, cache, settings.max_side)
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def analyze(self, path: Path, ctx: JobContext | None = None) -> ImageAnalysis:
+        """Analyse one image; raises :class:`ImageLoadError` for unreadable files."""
+        result = self.analyze_many([Path(path)], ctx, batch_size=1)[0]
+        if isinstance(result, ImageLoadError):
+            raise result
+        return result
+
+    def analyze_many(self, paths: list[Path], ctx: JobContext | None = None,
+                     batch_size: int = 8) -> list[ImageAnalysis | ImageLoadError]:
+        """Batched analysis; unreadable images yield their ImageLoadError in place."""
+        device = self._use_device(ctx)
+        paths = [Path(p) for p in paths]
+        n = len(paths)
+        results: list[ImageAnalysis | ImageLoadError | None] = [None] * n
+        step = max(1, batch_size)
+        for start in range(0, n, step):
+            chunk = range(start, min(n, start + step))
+            rgbs: dict[int, np.ndarray] = {}
+            for i in chunk:
+                try:
+                    rgbs[i] = load_image(paths[i])
+                except ImageLoadError as exc:
+                    results[i] = exc
+            if ctx:
+                ctx.progress(start / n, f"DSM: features for images {start + 1}-{chunk[-1] + 1} of {n}")
+            feats = self._features([paths[i] for i in rgbs], list(rgbs.values()), step)
+            spectra = self._spectra(feats, device, ctx)
+            for (i, rgb), f, (vals, vecs, labels) in zip(rgbs.items(), feats, spectra):
+                results[i] = self._finish(paths[i], rgb, f, vals, vecs, labels, device)
+                if ctx:
+                    ctx.progress((i + 1) / n, f"DSM {i + 1}/{n}: {paths[i].name}")
+            if ctx:
+                ctx.progress((chunk[-1] + 1) / n, f"DSM {chunk[-1] + 1}/{n}")
+        return results  # type: ignore[return-value]
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _use_device(self, ctx: JobContext | None) -> torch.device:
+        device = ctx.device if ctx is not None else self.device
+        if self.backbone.device != device:
+            self.backbone.to(device)  # e.g. the engine's CPU retry after a CUDA OOM
+        return device
+
+    def _features(self, paths: list[Path], rgbs: list[np.ndarray], batch_size: int) -> list[PatchFeatures]:
+        """Cached features where present; the misses are extracted together in batches."""
+        cache, max_side = self.provider.cache, self.settings.max_side
+        out: list[PatchFeatures | None] = [None] * len(paths)
+        keys = [FeatureCache.key(content_hash(p), self.backbone.spec.identity, max_side) if cache else ""
+                for p in paths]
+        missing = []
+        for j, key in enumerate(keys):
+            hit = cache.get(key) if cache else None
+            if hit is not None:
+                out[j] = hit
+            else:
+                missing.append(j)
+        if missing:
+            fresh = extract_features(self.backbone, [rgbs[j] for j in missing], max_side, batch_size)
+            for j, f in zip(missing, fresh):
+                out[j] = f
+                if cache:
+                    cache.put(keys[j], f)
+        return out  # type: ignore[return-value]
+
+    def _spectra(self, feats: list[PatchFeatures], device: torch.device, ctx: JobContext | None
+                 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Eigenpairs and segment maps, batched over images that share a grid size."""
+        import cv2
+
+        s = self.settings
+        passes = knn_passes(s.knn_neighbors)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for j, f in enumerate(feats):
+            groups.setdefault(f.grid_hw, []).append(j)
+        out: list = [None] * len(feats)
+        for (h, w), idx in groups.items():
+            k = min(s.n_eigenvectors, h * w)
+            graphs = []
+            for j in idx:
+                keys = torch.from_numpy(feats[j].keys).to(device).reshape(h * w, -1)
+                cell_rgb = cv2.resize(feats[j].input_rgb, (w, h), interpolation=cv2.INTER_AREA)
+                graphs.append(spectral_affinity(keys, cell_rgb.reshape(h, w, 3), s.knn_weight, passes))
+            if ctx:
+                ctx.check_cancelled()
+            values, vectors = laplacian_eigs(torch.stack(graphs), k, seed=s.seed)
+            labels = segment_batch(vectors, (h, w), s.n_segments, seed=s.seed)
+            for b, j in enumerate(idx):
+                out[j] = (values[b].cpu().numpy().astype(np.float32),
+                          vectors[b].cpu().numpy().astype(np.float32).reshape(k, h, w), labels[b])
+        return out
+
+    def _finish(self, path: Path, rgb: np.ndarray, feats: PatchFeatures, values: np.ndarray,
+                vectors: np.ndarray, labels: np.ndarray, device: torch.device) -> ImageAnalysis:
+        s = self.settings
+        geometry = GridGeometry.for_patches(feats.image_hw, feats.grid_hw, feats.patch_size, s.max_side)
+        fiedler = vectors[1] if len(vectors) > 1 else vectors[0]
+        loc = localize(fiedler, geometry)
+        mask = object_mask(rgb, object_patch_mask(fiedler), geometry, s.max_side, crf=s.crf)
+        seg_feats = segment_features(feats.tokens, labels, s.n_segments)
+        alpha = None
+        if s.matting:
+            keys = torch.from_numpy(feats.keys).to(device)
+            alpha = compute_alpha(keys, feats.input_rgb, mask, geometry, s.matting_max_side, s.knn_weight,
+                                  knn_passes(s.knn_neighbors))
+        return ImageAnalysis(
+            path=path, image_hw=tuple(feats.image_hw), grid_hw=tuple(feats.grid_hw), eigenvalues=values,
+            eigenvectors=vectors, box=loc.box, object_mask=mask, segment_labels=labels.astype(np.int32),
+            segment_features=seg_feats, alpha=alpha,
+            proposals=build_proposals(mask, labels, s.n_segments, geometry, values),
+            cell_hw=geometry.cell_hw)
+
+
+# ----------------------------------------------------------------------------------------------
+# Persistence
+
+
+class AnalysisStore:
+    """ImageAnalysis on disk (.npz per image, atomic write) so dataset clustering and the app reuse results."""
+
+    VERSION = 1
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def key(self, path: Path, settings: SpectralSettings) -> str:
+        """Image bytes + every setting + backbone identity (a re-trained checkpoint gets new entries)."""
+        spec = settings.backbone_spec()
+        identity = spec.identity if (spec.checkpoint is None or Path(spec.checkpoint).exists()) else spec.checkpoint
+        text = json.dumps({"img": content_hash(path), "settings": asdict(settings), "backbone": identity,
+                           "v": self.VERSION}, sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()
+
+    def _file(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npz"
+
+    def get(self, path: Path, settings: SpectralSettings) -> ImageAnalysis | None:
+        file = self._file(self.key(path, settings))
+        if not file.exists():
+            return None
+        try:
+            with np.load(file) as z:
+                image_hw = tuple(int(v) for v in z["image_hw"])
+                labels = z["segment_labels"].astype(np.int32)
+                mask = np.unpackbits(z["object_mask"], count=image_hw[0] * image_hw[1]).reshape(image_hw)
+                alpha = z["alpha"].astype(np.float32) if bool(z["has_alpha"]) else None
+                values = z["eigenvalues"].astype(np.float32)
+                geometry = GridGeometry(image_hw, tuple(int(v) for v in z["grid_hw"]),
+                                        tuple(float(v) for v in z["cell_hw"]))
+                return ImageAnalysis(
+                    path=Path(path), image_hw=image_hw, grid_hw=geometry.grid_hw, eigenvalues=values,
+                    eigenvectors=z["eigenvectors"].astype(np.float32),
+                    box=tuple(int(v) for v in z["box"]), object_mask=mask.astype(bool), segment_labels=labels,
+                    segment_features=z["segment_features"].astype(np.float32), alpha=alpha,
+                    proposals=build_proposals(mask.astype(bool), labels, settings.n_segments, geometry, values),
+                    cell_hw=geometry.cell_hw)
+        except Exception:  # half-written or stale entry: a miss, recomputed by the caller
+            file.unlink(missing_ok=True)
+            return None
+
+    def put(self, analysis: ImageAnalysis, settings: SpectralSettings) -> None:
+        file = self._file(self.key(analysis.path, settings))
+        file.parent.mkdir(parents=True, exist_ok=True)
+        geometry = analysis.geometry
+        alpha = analysis.alpha
+        fd, tmp = tempfile.mkstemp(dir=file.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(
+                    f, image_hw=np.asarray(analysis.image_hw), grid_hw=np.asarray(analysis.grid_hw),
+                    cell_hw=np.asarray(geometry.cell_hw, np.float64), eigenvalues=analysis.eigenvalues,
+                    eigenvectors=analysis.eigenvectors, box=np.asarray(analysis.box),
+                    object_mask=np.packbits(analysis.object_mask.ravel()),
+                    segment_labels=analysis.segment_labels, segment_features=analysis.segment_features,
+                    has_alpha=np.asarray(alpha is not None),
+                    alpha=alpha if alpha is not None else np.zeros((0,), np.float32))
+            os.replace(tmp, file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+# ----------------------------------------------------------------------------------------------
+# Dataset-wide semantic clustering
+
+
+def cluster_dataset(analyses: Sequence[ImageAnalysis], n_clusters: int, seed: int = 0,
+                    separate_background: bool = True, device: torch.device | str = "cpu"
+                    ) -> dict[Path, list[Proposal]]:
+    """Dataset-wide k-means of segment features (DSM semantic step) → "dsm.semantic" proposals.
+
+    With ``separate_background`` (DSM) every image's background segment is cluster 0 and the other
+    segments share clusters 1..n_clusters−1. One proposal per (image, cluster) present, label = cluster
+    id, full-res bool mask.
+    """
+    if not analyses:
+        raise ValueError("cluster_dataset: no analysed images to cluster")
+    valid = [np.bincount(a.segment_labels.ravel(), minlength=len(a.segment_features))[:len(a.segment_features)] > 0
+             for a in analyses]
+    assignment = cluster_segment_features([a.segment_features for a in analyses], valid, n_clusters, seed,
+                                          separate_background, device)
+    out: dict[Path, list[Proposal]] = {}
+    for a, clusters in zip(analyses, assignment):
+        lut = np.where(clusters >= 0, clusters, -1)
+        cluster_map = a.grid_to_image(lut[a.segment_labels])
+        props = []
+        for c in sorted(int(c) for c in np.unique(cluster_map) if c >= 0):
+            name = "background" if separate_background and c == 0 else f"cluster {c}"
+            props.append(Proposal(cluster_map == c, SOURCE_SEMANTIC, label=c, score=1.0, name=name))
+        out[a.path] = props
+    return out
