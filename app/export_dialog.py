@@ -1,0 +1,184 @@
+"""Export dialog: COCO instances JSON or semantic PNGs, run as an engine job.
+
+The dialog never writes files itself: it builds an :class:`~app.tasks.ExportRequest`, submits it
+through the bridge and shows the returned ExportReport – or the ExportError message – inline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout,
+                               QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+
+from .bridge import EngineBridge, RequestRouter
+from .tasks import ExportRequest, run_export
+
+IMAGE_FILTERS = {
+    "All images except rejected": ("todo", "accepted"),
+    "Accepted images only": ("accepted",),
+    "All images": None,
+}
+
+
+def describe_report(report) -> str:
+    """Readable summary of an ExportReport (whatever fields the exporter adds)."""
+    if report is None:
+        return ""
+    parts = []
+    n_ann, n_img = getattr(report, "n_annotations", None), getattr(report, "n_images", None)
+    if n_ann is not None and n_img is not None:
+        parts.append(f"Exported {n_ann} annotations on {n_img} images"
+                     + (f" ({report.n_categories} categories)" if hasattr(report, "n_categories") else ""))
+    if hasattr(report, "path"):
+        parts.append(f"to {report.path}")
+    skipped = list(getattr(report, "skipped", ()) or ())
+    if skipped:
+        parts.append(f"\nSkipped {len(skipped)}: " + "; ".join(map(str, skipped[:5]))
+                     + (" …" if len(skipped) > 5 else ""))
+    if not parts and is_dataclass(report):
+        parts = [f"{f.name}: {getattr(report, f.name)}" for f in fields(report)]
+    return " ".join(parts) if parts else str(report)
+
+
+class ExportDialog(QDialog):
+    exported = Signal(object)  # ExportReport
+
+    def __init__(self, bridge: EngineBridge, store, default_dir: Path, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Export")
+        self.setObjectName("exportDialog")
+        self.setMinimumWidth(520)
+        self.bridge, self.store = bridge, store
+        self.router = RequestRouter(bridge, self)
+        self.default_dir = Path(default_dir)
+        self.format = QComboBox()
+        self.format.addItem("COCO instances (JSON, RLE masks)", "coco")
+        self.format.addItem("Semantic PNG masks (one per image)", "semantic")
+        self.format.currentIndexChanged.connect(self._on_format)
+        self.out = QLineEdit(str(self.default_dir / "annotations.json"))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out, 1)
+        out_row.addWidget(browse)
+        self.state_accepted = QCheckBox("accepted")
+        self.state_accepted.setChecked(True)
+        self.state_proposed = QCheckBox("proposed (not yet reviewed)")
+        states = QHBoxLayout()
+        states.addWidget(self.state_accepted)
+        states.addWidget(self.state_proposed)
+        states.addStretch(1)
+        self.image_filter = QComboBox()
+        self.image_filter.addItems(list(IMAGE_FILTERS))
+        self.polygons = QCheckBox("Polygons instead of RLE (holes are lost)")
+        self.include_unlabelled = QCheckBox("Include unlabelled segments (as category 'object')")
+        form = QFormLayout()
+        form.addRow("Format", self.format)
+        form.addRow("Output", out_row)
+        form.addRow("Segments", states)
+        form.addRow("Images", self.image_filter)
+        form.addRow("", self.polygons)
+        form.addRow("", self.include_unlabelled)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setVisible(False)
+        self.report_label = QLabel("")
+        self.report_label.setWordWrap(True)
+        self.report_label.setObjectName("reportLabel")
+        self.export_btn = QPushButton("Export")
+        self.export_btn.setDefault(True)
+        self.export_btn.clicked.connect(self.start_export)
+        self.close_btn = QPushButton("Close")
+        self.close_btn.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.export_btn)
+        buttons.addWidget(self.close_btn)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.report_label)
+        lay.addLayout(buttons)
+        self.request_id: int | None = None
+        self.last_report = None
+        self.last_error: str | None = None
+        bridge.progress.connect(self._on_progress)
+
+    # -- form ----------------------------------------------------------------------------------------
+
+    def _on_format(self) -> None:
+        coco = self.format.currentData() == "coco"
+        self.polygons.setEnabled(coco)
+        self.include_unlabelled.setEnabled(coco)
+        current = Path(self.out.text() or self.default_dir)
+        if coco and current.suffix != ".json":
+            self.out.setText(str(current / "annotations.json" if not current.suffix else current.with_suffix(".json")))
+        elif not coco and current.suffix:
+            self.out.setText(str(current.parent / "semantic_masks"))
+
+    def _browse(self) -> None:
+        if self.format.currentData() == "coco":
+            path, _ = QFileDialog.getSaveFileName(self, "COCO file", self.out.text(), "JSON (*.json)")
+        else:
+            path = QFileDialog.getExistingDirectory(self, "Output folder", str(self.default_dir))
+        if path:
+            self.out.setText(path)
+
+    def request(self) -> ExportRequest:
+        states = tuple(s for s, box in (("accepted", self.state_accepted), ("proposed", self.state_proposed))
+                       if box.isChecked())
+        return ExportRequest(fmt=self.format.currentData(), out=Path(self.out.text()).expanduser(),
+                             states=states, image_status=IMAGE_FILTERS[self.image_filter.currentText()],
+                             polygons=self.polygons.isChecked(),
+                             include_unlabelled=self.include_unlabelled.isChecked())
+
+    # -- run -----------------------------------------------------------------------------------------
+
+    def start_export(self) -> int | None:
+        req = self.request()
+        if not req.states:
+            self._show_error("Choose at least one segment state to export.")
+            return None
+        if not self.out.text().strip():
+            self._show_error("Choose an output path.")
+            return None
+        self.last_report, self.last_error = None, None
+        self.export_btn.setEnabled(False)
+        self.progress.setVisible(True)
+        self.progress.setValue(0)
+        self.report_label.setText("Exporting…")
+        rid = self.bridge.submit(partial(run_export, store=self.store, request=req), name="export")
+        self.request_id = rid
+        self.router.on(rid, result=self._on_result, error=self._on_error, cancelled=self._on_cancelled)
+        return rid
+
+    def _on_progress(self, rid: int, frac: float, _msg: str) -> None:
+        if rid == self.request_id:
+            self.progress.setValue(int(frac * 100))
+
+    def _on_result(self, report) -> None:
+        self.last_report = report
+        self.export_btn.setEnabled(True)
+        self.progress.setValue(100)
+        self.report_label.setProperty("error", False)
+        self.report_label.setText(describe_report(report))
+        self.exported.emit(report)
+
+    def _on_error(self, message: str, _tb: str) -> None:
+        # "export failed: <ExportError message>": drop the job-name prefix the engine adds
+        self._show_error(message.split("failed: ", 1)[-1])
+
+    def _on_cancelled(self) -> None:
+        self.export_btn.setEnabled(True)
+        self.report_label.setText("Export cancelled.")
+
+    def _show_error(self, text: str) -> None:
+        self.last_error = text
+        self.export_btn.setEnabled(True)
+        self.progress.setVisible(False)
+        self.report_label.setProperty("error", True)
+        self.report_label.setText(f"Export failed: {text}")

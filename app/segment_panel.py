@@ -1,0 +1,197 @@
+"""Segment list of the current image: accept, reject, merge, relabel, delete; filter by source.
+
+The panel only *requests* changes (signals); the main window applies them to the store – one undo
+step each – and then hands the refreshed records back with :meth:`SegmentPanel.set_segments`.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QHBoxLayout, QLabel,
+                               QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+
+ALL_SOURCES = "All sources"
+STATE_COLOURS = {"proposed": "#9aa0aa", "accepted": "#51cf66", "rejected": "#ff6b9a"}
+
+
+def swatch(rgb: tuple[int, int, int], size: int = 14) -> QIcon:
+    pm = QPixmap(size, size)
+    pm.fill(QColor(*rgb))
+    return QIcon(pm)
+
+
+class SegmentPanel(QWidget):
+    selectionChangedIds = Signal(list)
+    actionRequested = Signal(str, list)  # "accept" | "reject" | "merge" | "delete", segment ids
+    relabelRequested = Signal(list, object)  # segment ids, class id or None
+    sourceFilterChanged = Signal(object)  # source name or None for all
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("segmentPanel")
+        self.source_combo = QComboBox()
+        self.source_combo.addItem(ALL_SOURCES)
+        self.source_combo.currentTextChanged.connect(self._on_source)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Segment", "Class", "State", "Source", "Score", "Area"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.itemSelectionChanged.connect(lambda: self.selectionChangedIds.emit(self.selected_ids()))
+        self.tree.setColumnWidth(0, 110)
+        self.tree.setColumnWidth(1, 80)
+        self.tree.setColumnWidth(2, 70)
+
+        self.accept_btn = QPushButton("Accept")
+        self.reject_btn = QPushButton("Reject")
+        self.merge_btn = QPushButton("Merge")
+        self.delete_btn = QPushButton("Delete")
+        self.accept_btn.setObjectName("acceptButton")
+        self.reject_btn.setObjectName("rejectButton")
+        self.accept_btn.setToolTip("Accept the selected segments (Y)")
+        self.reject_btn.setToolTip("Reject the selected segments (X)")
+        self.merge_btn.setToolTip("Merge the selected segments into one accepted segment (M)")
+        self.delete_btn.setToolTip("Delete the selected segments")
+        for btn, action in ((self.accept_btn, "accept"), (self.reject_btn, "reject"),
+                            (self.merge_btn, "merge"), (self.delete_btn, "delete")):
+            btn.clicked.connect(lambda _=False, a=action: self.request(a))
+        self.class_combo = QComboBox()
+        self.class_combo.setToolTip("Relabel the selected segments")
+        self.relabel_btn = QPushButton("Relabel")
+        self.relabel_btn.clicked.connect(self._on_relabel)
+
+        buttons = QGridLayout()
+        buttons.addWidget(self.accept_btn, 0, 0)
+        buttons.addWidget(self.reject_btn, 0, 1)
+        buttons.addWidget(self.merge_btn, 1, 0)
+        buttons.addWidget(self.delete_btn, 1, 1)
+        relabel = QHBoxLayout()
+        relabel.addWidget(self.class_combo, 1)
+        relabel.addWidget(self.relabel_btn)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Show:"))
+        top.addWidget(self.source_combo, 1)
+        lay.addLayout(top)
+        lay.addWidget(self.tree, 1)
+        lay.addLayout(relabel)
+        lay.addLayout(buttons)
+        self._records: list = []
+        self._update_buttons()
+        self.tree.itemSelectionChanged.connect(self._update_buttons)
+
+    # -- content ---------------------------------------------------------------------------------
+
+    def set_classes(self, classes: list) -> None:
+        current = self.class_combo.currentData()
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        self.class_combo.addItem("(unlabelled)", None)
+        for c in classes:
+            self.class_combo.addItem(swatch(tuple(c.color)), c.name, c.id)
+        idx = self.class_combo.findData(current)
+        self.class_combo.setCurrentIndex(max(idx, 0))
+        self.class_combo.blockSignals(False)
+        self._class_names = {c.id: c.name for c in classes}
+
+    def set_sources(self, sources: list[str]) -> None:
+        current = self.source_combo.currentText()
+        self.source_combo.blockSignals(True)
+        self.source_combo.clear()
+        self.source_combo.addItem(ALL_SOURCES)
+        for s in sorted(set(sources)):
+            self.source_combo.addItem(s)
+        idx = self.source_combo.findText(current)
+        self.source_combo.setCurrentIndex(max(idx, 0))
+        self.source_combo.blockSignals(False)
+
+    def set_segments(self, records: list, colors: dict[int, tuple[int, int, int]], keep_selection=True) -> None:
+        """Show ``records`` (SegmentRecord); ``colors`` maps segment id → display colour."""
+        selected = set(self.selected_ids()) if keep_selection else set()
+        names = getattr(self, "_class_names", {})
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        self._records = list(records)
+        for rec in self._records:
+            label = rec.name or (f"{rec.source} #{rec.label}" if rec.label is not None else rec.source)
+            cls = names.get(rec.class_id, "—") if rec.class_id is not None else "—"
+            state = str(getattr(rec.state, "value", rec.state))
+            item = QTreeWidgetItem([label, cls, state, rec.source, f"{rec.score:.2f}", str(rec.area)])
+            item.setData(0, Qt.ItemDataRole.UserRole, rec.id)
+            item.setIcon(0, swatch(colors.get(rec.id, (128, 128, 128))))
+            item.setForeground(2, QColor(STATE_COLOURS.get(state, "#9aa0aa")))
+            item.setToolTip(0, f"segment {rec.id}  bbox {rec.bbox}")
+            self.tree.addTopLevelItem(item)
+            if rec.id in selected:
+                item.setSelected(True)
+        self.tree.blockSignals(False)
+        self._update_buttons()
+        if selected != set(self.selected_ids()):
+            self.selectionChangedIds.emit(self.selected_ids())
+
+    def records(self) -> list:
+        return list(self._records)
+
+    def source_filter(self) -> str | None:
+        text = self.source_combo.currentText()
+        return None if text in ("", ALL_SOURCES) else text
+
+    def set_source_filter(self, source: str | None) -> None:
+        idx = self.source_combo.findText(source or ALL_SOURCES)
+        if idx < 0:
+            self.source_combo.addItem(source)
+            idx = self.source_combo.count() - 1
+        self.source_combo.setCurrentIndex(idx)
+
+    # -- selection -------------------------------------------------------------------------------
+
+    def selected_ids(self) -> list[int]:
+        return [it.data(0, Qt.ItemDataRole.UserRole) for it in self.tree.selectedItems()]
+
+    def select_ids(self, ids: list[int]) -> None:
+        wanted = set(ids)
+        self.tree.blockSignals(True)
+        self.tree.clearSelection()
+        first = None
+        for i in range(self.tree.topLevelItemCount()):
+            it = self.tree.topLevelItem(i)
+            if it.data(0, Qt.ItemDataRole.UserRole) in wanted:
+                it.setSelected(True)
+                first = first or it
+        self.tree.blockSignals(False)
+        if first is not None:
+            self.tree.scrollToItem(first)
+        self._update_buttons()
+        self.selectionChangedIds.emit(self.selected_ids())
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def request(self, action: str) -> bool:
+        ids = self.selected_ids()
+        if action == "merge" and len(ids) < 2:
+            return False
+        if not ids:
+            return False
+        self.actionRequested.emit(action, ids)
+        return True
+
+    def relabel_selected(self, class_id: int | None) -> bool:
+        ids = self.selected_ids()
+        if not ids:
+            return False
+        self.relabelRequested.emit(ids, class_id)
+        return True
+
+    def _on_relabel(self) -> None:
+        self.relabel_selected(self.class_combo.currentData())
+
+    def _on_source(self, _text: str) -> None:
+        self.sourceFilterChanged.emit(self.source_filter())
+
+    def _update_buttons(self) -> None:
+        n = len(self.tree.selectedItems())
+        for b in (self.accept_btn, self.reject_btn, self.delete_btn, self.relabel_btn):
+            b.setEnabled(n > 0)
+        self.merge_btn.setEnabled(n > 1)

@@ -1,0 +1,298 @@
+"""GUI tests (pytest-qt, offscreen): the real window on real demo photos with a random ViT-S/16.
+
+Random weights give meaningless segments, so these tests check *behaviour* (overlays drawn, store
+updated by shortcuts, undo, brush, export, errors, cancel), never segmentation quality.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+
+from app.overlays import outline  # noqa: E402
+
+DEMO = ("chelsea.png", "coffee.png", "rocket.jpg")
+TIMEOUT = 90_000  # ms; first analysis loads timm + the backbone on a busy 2-core machine
+
+
+@pytest.fixture(autouse=True)
+def _app_env(monkeypatch):
+    monkeypatch.setenv("MASKCURATOR_BACKBONE", "random_vits16")
+    monkeypatch.setenv("MASKCURATOR_MAX_SIDE", "224")
+    monkeypatch.setenv("MASKCURATOR_NO_DIALOGS", "1")
+    monkeypatch.setenv("MASKCURATOR_DEVICE", "cpu")
+
+
+@pytest.fixture
+def folder(tmp_path, demo_dir) -> Path:
+    d = tmp_path / "photos"
+    d.mkdir()
+    for name in DEMO:
+        shutil.copy(demo_dir / name, d / name)
+    return d
+
+
+def _preset(folder: Path, **settings) -> None:
+    """Write analysis settings into the project before the window opens (CRF/matting are slow on CPU)."""
+    from engine.project import project_paths
+    from engine.store import ProjectStore
+
+    paths = project_paths(folder).ensure()
+    store = ProjectStore.open(paths.database)
+    try:
+        for k, v in {"crf": False, "matting": False, **settings}.items():
+            store.set_setting(f"analysis.{k}", v)
+    finally:
+        store.close()
+
+
+def open_window(qtbot, folder: Path, wait: bool = True, **settings):
+    """The real main window on ``folder``; with ``wait`` returns once the first analysis is drawn."""
+    from app.main_window import MainWindow
+
+    _preset(folder, **settings)
+    w = MainWindow(folder, device="cpu")
+    qtbot.addWidget(w)
+    if not wait:
+        w.show()
+        return w
+    # results arrive through the event loop, so waiting after construction cannot miss the signal
+    with qtbot.waitSignal(w.analysisApplied, timeout=TIMEOUT):
+        w.show()
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow, timeout=5000)
+    return w
+
+
+def key(qtbot, w, k, mod=Qt.KeyboardModifier.NoModifier):
+    QTest.keyClick(w, k, mod)
+    qtbot.wait(10)
+
+
+# ----------------------------------------------------------------------------------------------
+
+def test_open_folder_analyses_and_draws_overlays(qtbot, folder):
+    w = open_window(qtbot, folder, matting=True)
+    assert w.filmstrip.model_.rowCount() == 3
+    assert {w.filmstrip.model_.status_of(r.id) for r in w.store.images()} == {"todo"}
+    assert (folder / ".maskcurator" / "project.sqlite").exists()
+    assert any((folder / ".maskcurator" / "cache").rglob("*.npz"))
+    c = w.canvas
+    assert c.layer_has_data("eigen") and c.layer_has_data("box") and c.layer_has_data("alpha")
+    segs = w.store.segments(w.current_id)
+    assert {s.source for s in segs} >= {"dsm.object", "dsm.segment"}
+    assert w.segment_panel.tree.topLevelItemCount() == len(segs)
+    rgba = c.segments_rgba()
+    assert rgba.shape[:2] == c.image_shape and rgba[..., 3].max() > 0
+    # eigenvector keys 1-9 switch the displayed vector
+    first = c.eigen_item.image.copy()
+    key(qtbot, w, Qt.Key.Key_3)
+    assert w.eigen_index == 3
+    assert not np.array_equal(first, c.eigen_item.image)
+    # layer toggle + opacity
+    w.layers_panel.checks["eigen"].setChecked(False)
+    assert not c.eigen_item.isVisible()
+    w.layers_panel.sliders["segments"].setValue(30)
+    assert c.segments_item.opacity() == pytest.approx(0.3)
+    # the prefetch of the next to-do image ran on the engine too
+    qtbot.waitUntil(lambda: len(list((folder / ".maskcurator" / "cache" / "analysis").rglob("*.npz"))) >= 2,
+                    timeout=TIMEOUT)
+
+
+def test_review_shortcuts_update_store_and_undo_redo(qtbot, folder):
+    w = open_window(qtbot, folder)
+    st = w.store
+    first = w.current_id
+    key(qtbot, w, Qt.Key.Key_Return)
+    assert st.image(first).status == "accepted"
+    assert w.filmstrip.model_.status_of(first) == "accepted"
+    second = w.current_id
+    assert second != first
+    key(qtbot, w, Qt.Key.Key_Backspace)
+    assert st.image(second).status == "rejected"
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert st.image(second).status == "todo"
+    assert w.filmstrip.model_.status_of(second) == "todo"
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert st.image(second).status == "rejected"
+    # navigation: Right / D / Left / A and N (next to-do)
+    ids = [r.id for r in st.images()]
+    w.show_image(ids[0])
+    key(qtbot, w, Qt.Key.Key_Right)
+    assert w.current_id == ids[1]
+    key(qtbot, w, Qt.Key.Key_D)
+    assert w.current_id == ids[2]
+    key(qtbot, w, Qt.Key.Key_A)
+    assert w.current_id == ids[1]
+    key(qtbot, w, Qt.Key.Key_Left)
+    assert w.current_id == ids[0]
+    key(qtbot, w, Qt.Key.Key_N)
+    assert st.image(w.current_id).status == "todo"
+
+
+def test_segment_accept_merge_relabel_undo(qtbot, folder):
+    w = open_window(qtbot, folder)
+    st, img = w.store, w.current_id
+    panel = w.segment_panel
+    segs = st.segments(img, source="dsm.segment")
+    assert len(segs) >= 2
+    a, b = segs[0].id, segs[1].id
+    union = st.segment_mask(a) | st.segment_mask(b)
+    panel.select_ids([a])
+    key(qtbot, w, Qt.Key.Key_Y)  # accept selected segment
+    assert st.segment(a).state == "accepted"
+    panel.select_ids([a, b])
+    key(qtbot, w, Qt.Key.Key_M)  # merge
+    ids_after = {s.id for s in st.segments(img)}
+    assert a not in ids_after and b not in ids_after
+    merged = [s for s in st.segments(img) if s.id not in {x.id for x in segs} and s.source != "dsm.object"]
+    assert len(merged) == 1 and merged[0].state == "accepted"
+    assert np.array_equal(st.segment_mask(merged[0].id), union)
+    assert panel.selected_ids() == [merged[0].id]
+    # class manager + relabel through the combo
+    assert w.class_manager.add_class("cat", (250, 120, 20))
+    assert not w.class_manager.add_class("cat")  # duplicate: inline message, no exception
+    assert w.class_manager.status.text()
+    cat = next(c for c in st.classes() if c.name == "cat")
+    panel.class_combo.setCurrentIndex(panel.class_combo.findData(cat.id))
+    panel.relabel_btn.click()
+    assert st.segment(merged[0].id).class_id == cat.id
+    # the overlay now paints the merged segment in the class colour
+    rgba = w.canvas.segments_rgba()
+    m = st.segment_mask(merged[0].id)
+    ys, xs = np.nonzero(m & ~outline(m, 4))
+    assert tuple(rgba[ys[0], xs[0], :3]) == (250, 120, 20)
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo relabel
+    assert st.segment(merged[0].id).class_id is None
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo "add class"
+    assert "cat" not in [c.name for c in st.classes()]
+    assert panel.class_combo.findText("cat") < 0
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo merge
+    assert {a, b} <= {s.id for s in st.segments(img)}
+    assert st.segment(a).state == "accepted" and st.segment(b).state == "proposed"
+    # reject + tags
+    cat = w.store.add_class("cat")
+    w._on_classes_changed()
+    panel.select_ids([b])
+    key(qtbot, w, Qt.Key.Key_X)
+    assert st.segment(b).state == "rejected"
+    w.tags_panel.set_checked(cat.id, True)
+    assert st.image_tags(img) == [cat.id]
+
+
+def test_brush_and_erase_strokes_are_single_undo_steps(qtbot, folder):
+    w = open_window(qtbot, folder)
+    st, c = w.store, w.canvas
+    seg = st.segments(w.current_id, source="dsm.object")[0]
+    w.segment_panel.select_ids([seg.id])
+    before = st.segment_mask(seg.id)
+    key(qtbot, w, Qt.Key.Key_B)
+    assert c.mode == "brush" and w.actions_["brush"].isChecked()
+    c.set_brush_radius(6)
+    h, wd = c.image_shape
+    # paint a horizontal stroke across the top rows (many move events, one store update)
+    assert c.begin_stroke(5, 5)
+    for x in range(5, wd - 5, 7):
+        c.continue_stroke(x, 5)
+    with qtbot.waitSignal(c.strokeFinished, timeout=1000):
+        c.end_stroke()
+    after = st.segment_mask(seg.id)
+    assert after.sum() > before.sum() and after[5, wd // 2]
+    assert not before[0:12].all()  # the stroke really added pixels
+    key(qtbot, w, Qt.Key.Key_E)
+    assert c.mode == "erase"
+    c.begin_stroke(wd // 2, 5)
+    c.continue_stroke(wd // 2 + 30, 5)
+    c.end_stroke()
+    erased = st.segment_mask(seg.id)
+    assert not erased[5, wd // 2 + 10] and erased.sum() < after.sum()
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(st.segment_mask(seg.id), after)
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(st.segment_mask(seg.id), before)
+    # brush with nothing selected paints a new manual segment
+    key(qtbot, w, Qt.Key.Key_B)
+    w.segment_panel.select_ids([])
+    n = len(st.segments(w.current_id))
+    c.begin_stroke(20, 20)
+    c.continue_stroke(40, 40)
+    c.end_stroke()
+    manual = st.segments(w.current_id, source="manual")
+    assert len(st.segments(w.current_id)) == n + 1 and manual and manual[0].state == "accepted"
+
+
+def test_empty_folder_gives_clear_message(qtbot, tmp_path):
+    from app.main_window import MainWindow
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    w = MainWindow(empty, device="cpu")
+    qtbot.addWidget(w)
+    w.show()
+    assert w.store is None
+    assert w.last_error[0] == "No images" and "No images found" in w.last_error[1]
+    assert w.stack.currentWidget() is w.placeholder and "No images found" in w.placeholder.text()
+    assert not (empty / ".maskcurator").exists()
+    assert not w.open_folder(tmp_path / "does-not-exist")
+    assert "Not a folder" in w.last_error[1]
+
+
+def test_corrupt_image_is_an_error_row_not_a_crash(qtbot, folder):
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg" * 10)
+    # a file whose header is valid but whose data is truncated: found only when decoding
+    data = (folder / "rocket.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    w = open_window(qtbot, folder)
+    model = w.filmstrip.model_
+    broken = next(r for r in w.store.images() if r.path.endswith("broken.jpg"))
+    assert model.status_of(broken.id) == "error"
+    w.show_image(broken.id)
+    assert w.stack.currentWidget() is w.placeholder and "Cannot read" in w.placeholder.text()
+    trunc = next(r for r in w.store.images() if r.path.endswith("truncated.jpg"))
+    w.show_image(trunc.id)
+    qtbot.waitUntil(lambda: model.status_of(trunc.id) == "error", timeout=TIMEOUT)
+    assert "Cannot read" in w.placeholder.text()
+    key(qtbot, w, Qt.Key.Key_N)  # navigation skips unreadable images
+    assert w.current_id not in (broken.id, trunc.id)
+    assert w.stack.currentWidget() is w.canvas
+
+
+def test_cancel_button_cancels_running_jobs(qtbot, folder):
+    w = open_window(qtbot, folder)
+    started = threading.Event()
+
+    def slow(ctx):
+        started.set()
+        for i in range(2000):
+            ctx.progress(i / 2000, "slow job")
+            time.sleep(0.005)
+        return "finished"
+
+    rid = w.bridge.submit(slow, name="slow")
+    w._tracked[rid] = "slow"
+    w._update_progress_widgets()
+    qtbot.waitUntil(started.is_set, timeout=10_000)
+    assert w.cancel_button.isEnabled() and w.progress_bar.isVisible()
+    with qtbot.waitSignal(w.bridge.cancelled, timeout=10_000, check_params_cb=lambda r: r == rid):
+        qtbot.mouseClick(w.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not w.cancel_button.isEnabled(), timeout=5000)
+    assert not w.progress_bar.isVisible()
+    # "Analyse all" (one engine job per chunk + a clustering job) is cancelled as a whole
+    rids = w.analyse_all()
+    assert rids and w.cancel_button.isEnabled()
+    cancelled: list[int] = []
+    w.bridge.cancelled.connect(cancelled.append)
+    w.cancel_jobs()
+    qtbot.waitUntil(lambda: not w.cancel_button.isEnabled(), timeout=TIMEOUT)
+    assert w._batch is None and set(cancelled) & set(rids)
