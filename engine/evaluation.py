@@ -162,12 +162,17 @@ def eval_redo(args, ctx) -> EvalReport:
 
 
 def eval_ial(args, ctx) -> EvalReport:
-    from .methods.ial.evaluate import evaluate
+    """mIoU of IAL's masks (classes matched by VOC name) with ground-truth tags, next to the all-background baseline."""
+    from .methods.ial import load_predictor
+    from .methods.ial.evaluate import VOC_CLASSES, evaluate, load_semantic_samples
 
-    items = datasets.paired_masks(args.data, args.limit or None)
-    s = evaluate(_need_checkpoint(args), [it.image for it in items], [it.mask for it in items],
-                 device=args.device_obj, ctx=ctx)
-    return EvalReport("ial", len(items), _as_scores(s))
+    predictor = load_predictor(_need_checkpoint(args), args.device_obj)
+    samples = load_semantic_samples(args.data, VOC_CLASSES, args.limit or None)  # GT ids -> VOC names
+    r = evaluate(predictor, samples, VOC_CLASSES, use_tags=True,
+                 progress=lambda f, m: ctx.progress(f, m))
+    return EvalReport("ial", r.n_images, {"miou": r.scores.miou, "accuracy": r.scores.accuracy,
+                                          "baseline_miou": r.baseline.miou,
+                                          "baseline_accuracy": r.baseline.accuracy}, {"tags": "from ground truth"})
 
 
 def _as_scores(result: Any) -> dict[str, float]:
