@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import json
 import logging
 import sys
@@ -225,9 +226,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         dataset = _training_set(store, paths)
         workdir = Path(args.workdir) if args.workdir else paths.models / info.name
         workdir.mkdir(parents=True, exist_ok=True)
+        kwargs = {}
+        if args.validation:
+            if "validation" not in inspect.signature(info.train).parameters:
+                raise CliError(f"{info.name} does not use validation masks")
+            from .datasets import paired_masks
+
+            try:
+                kwargs["validation"] = paired_masks(args.validation)
+            except (FileNotFoundError, ValueError) as exc:
+                raise CliError(str(exc)) from None
         try:
-            ckpt = _run(lambda ctx: info.train(dataset, cfg, ctx, workdir), args.device, f"train {info.name}",
-                        args.quiet)
+            ckpt = _run(lambda ctx: info.train(dataset, cfg, ctx, workdir, **kwargs), args.device,
+                        f"train {info.name}", args.quiet)
         except ValueError as exc:  # e.g. IAL without tags, empty training set
             raise CliError(str(exc)) from None
         print(f"checkpoint: {ckpt}")
@@ -385,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("folder")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
     t.add_argument("--workdir", help="checkpoint folder (default <folder>/.maskcurator/models/<method>)")
+    t.add_argument("--validation", metavar="DIR",
+                   help="images/ + masks/ folder that picks the best checkpoint (ReDO)")
     t.add_argument("--predict", action="store_true", help="store the trained method's proposals afterwards")
     common(t)
     t.set_defaults(fn=cmd_train)

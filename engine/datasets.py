@@ -46,7 +46,7 @@ def paired_masks(root: str | Path, limit: int | None = None) -> list[MaskedImage
     pairs = [MaskedImage(p, masks_dir / f"{p.stem}.png") for p in list_images(images_dir)
              if (masks_dir / f"{p.stem}.png").exists()]
     if not pairs:
-        raise FileNotFoundError(f"no image/mask pairs in {root}")
+        raise ValueError(f"no image/mask pairs found under {root}")
     return pairs[:limit] if limit else pairs
 
 

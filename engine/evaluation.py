@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -153,12 +153,20 @@ def eval_stego(args, ctx) -> EvalReport:
 
 
 def eval_redo(args, ctx) -> EvalReport:
-    from .methods.redo.evaluate import evaluate
+    """IoU / accuracy (our border rule and the paper's best-polarity protocol) next to two trivial baselines."""
+    from .methods.redo import load_predictor
+    from .methods.redo.evaluate import evaluate, evaluate_baseline
 
-    items = datasets.paired_masks(args.data, args.limit or None)
-    s = evaluate(_need_checkpoint(args), [it.image for it in items], [it.mask for it in items],
-                 device=args.device_obj, ctx=ctx)
-    return EvalReport("redo", len(items), _as_scores(s))
+    pairs = datasets.paired_masks(args.data, args.limit or None)
+    predictor = load_predictor(_need_checkpoint(args), args.device_obj)
+    s = evaluate(predictor, pairs, progress=lambda f, m: ctx.progress(f, m))
+    centre = evaluate_baseline(pairs, "center_box")
+    every = evaluate_baseline(pairs, "all")
+    return EvalReport("redo", s.n_images, {"iou": s.iou, "accuracy": s.accuracy,
+                                           "iou_best_polarity": s.iou_best_polarity,
+                                           "accuracy_best_polarity": s.accuracy_best_polarity,
+                                           "baseline_center_box_iou": centre.iou,
+                                           "baseline_all_foreground_iou": every.iou})
 
 
 def eval_ial(args, ctx) -> EvalReport:
@@ -173,19 +181,6 @@ def eval_ial(args, ctx) -> EvalReport:
     return EvalReport("ial", r.n_images, {"miou": r.scores.miou, "accuracy": r.scores.accuracy,
                                           "baseline_miou": r.baseline.miou,
                                           "baseline_accuracy": r.baseline.accuracy}, {"tags": "from ground truth"})
-
-
-def _as_scores(result: Any) -> dict[str, float]:
-    """Float fields of a method's score dataclass (nested SegmentationScores flattened)."""
-    out: dict[str, float] = {}
-    items = asdict(result).items() if is_dataclass(result) else dict(result).items()
-    for k, v in items:
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[k] = float(v)
-        elif isinstance(v, dict):
-            out |= {f"{k}_{kk}": float(vv) for kk, vv in v.items() if isinstance(vv, (int, float))
-                    and not isinstance(vv, bool)}
-    return out
 
 
 _DISPATCH = {"dsm-localization": eval_dsm_localization, "dsm-object": eval_dsm_object,
