@@ -236,6 +236,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                 kwargs["validation"] = paired_masks(args.validation)
             except (FileNotFoundError, ValueError) as exc:
                 raise CliError(str(exc)) from None
+        if args.labels:
+            if "labels" not in inspect.signature(info.train).parameters:
+                raise CliError(f"{info.name} does not use label masks")
+            masks = [Path(args.labels) / f"{im.path.stem}.png" for im in dataset.images]
+            missing = [m.name for m in masks if not m.exists()]
+            if missing:
+                raise CliError(f"--labels: no mask for {len(missing)} images (e.g. {missing[0]})")
+            kwargs["labels"] = masks
         try:
             ckpt = _run(lambda ctx: info.train(dataset, cfg, ctx, workdir, **kwargs), args.device,
                         f"train {info.name}", args.quiet)
@@ -398,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--workdir", help="checkpoint folder (default <folder>/.maskcurator/models/<method>)")
     t.add_argument("--validation", metavar="DIR",
                    help="images/ + masks/ folder that picks the best checkpoint (ReDO)")
+    t.add_argument("--labels", metavar="DIR",
+                   help="class-index masks DIR/<image stem>.png: also train STEGO's linear probe")
     t.add_argument("--predict", action="store_true", help="store the trained method's proposals afterwards")
     common(t)
     t.set_defaults(fn=cmd_train)

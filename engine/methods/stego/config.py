@@ -1,0 +1,105 @@
+"""STEGO settings. Defaults follow the reference's active training config (ViT-S/8, "IAROA" set).
+
+The GUI builds its training form from these fields and the CLI parses ``--set key=value`` against
+their types, so every field is a plain scalar with a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...backbone import BackboneSpec
+
+_CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
+
+
+@dataclass(frozen=True)
+class StegoConfig:
+    # frozen backbone: a name from engine.backbone (dino_vits8, random_vits16, ...) or a local checkpoint
+    backbone: str = "dino_vits8"
+    # segmentation head
+    dim: int = 70
+    dropout: float = 0.1  # Dropout2d on the backbone features (fed to head and, as in STEGO, to the loss)
+    # correlation loss: weight λ and shift b per pair type (reference default "IAROA ViT-S" set)
+    lambda_self: float = 0.67
+    lambda_knn: float = 0.25
+    lambda_rand: float = 0.63
+    shift_self: float = 0.18
+    shift_knn: float = 0.12
+    shift_rand: float = 0.46
+    n_neighbors: int = 7  # kNN positive drawn uniformly from the top-k neighbours (self excluded)
+    feature_samples: int = 11  # S: an S×S grid of random coordinates per image
+    neg_samples: int = 5  # derangements of the batch for the random-pair term
+    pointwise: bool = True  # spatial centring of the feature correlation
+    zero_clamp: bool = True
+    stabilize: bool = False  # cap code correlation at 0.8
+    # optimisation
+    lr: float = 5e-4  # Adam, head
+    probe_lr: float = 5e-3  # Adam, each probe
+    batch_size: int = 16
+    steps: int = 5000
+    seed: int = 0
+    checkpoint_every: int = 400  # 0 = final checkpoint only
+    # data
+    resolution: int = 224  # square training crop side (resize short side + centre crop)
+    crop_ratio: float = 0.5  # five-crop size as a fraction of each image side
+    five_crop: bool = True  # False: one crop per image (the whole image)
+    feature_batch: int = 16  # crops per backbone forward while precomputing features
+    # clusters
+    n_clusters: int = 27
+    extra_clusters: int = 0
+    # prediction
+    predict_resolution: int = 320  # short side fed to the ViT at inference (reference eval res)
+    flip_tta: bool = True  # average the code of the image and its mirror, as the reference eval does
+    max_side: int = 640  # masks / CRF are computed at most at this longer side, then upsampled
+    crf: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.backbone:
+            problems.append("backbone must name a model or a checkpoint file")
+        if self.dim < 1:
+            problems.append("dim must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append("dropout must be in [0, 1)")
+        if self.n_neighbors < 1:
+            problems.append("n_neighbors must be >= 1")
+        if self.feature_samples < 1:
+            problems.append("feature_samples must be >= 1")
+        if self.neg_samples < 0:
+            problems.append("neg_samples must be >= 0")
+        if self.lr <= 0 or self.probe_lr <= 0:
+            problems.append("learning rates must be > 0")
+        if self.batch_size < 2:
+            problems.append("batch_size must be >= 2 (random pairs need two crops)")
+        if self.steps < 1:
+            problems.append("steps must be >= 1")
+        if self.checkpoint_every < 0:
+            problems.append("checkpoint_every must be >= 0")
+        if self.resolution < 16:
+            problems.append("resolution must be >= 16")
+        if not 0.0 < self.crop_ratio <= 1.0:
+            problems.append("crop_ratio must be in (0, 1]")
+        if self.feature_batch < 1:
+            problems.append("feature_batch must be >= 1")
+        if self.n_clusters < 2:
+            problems.append("n_clusters must be >= 2")
+        if self.extra_clusters < 0:
+            problems.append("extra_clusters must be >= 0")
+        if self.predict_resolution < 16 or self.max_side < 16:
+            problems.append("predict_resolution and max_side must be >= 16")
+        if problems:
+            raise ValueError("Invalid STEGO settings: " + "; ".join(problems))
+
+    @property
+    def total_clusters(self) -> int:
+        return self.n_clusters + self.extra_clusters
+
+    def backbone_spec(self) -> BackboneSpec:
+        """A path-like value (existing file/folder or checkpoint suffix) is a local checkpoint."""
+        value = self.backbone
+        path = Path(value).expanduser()
+        if path.exists() or value.lower().endswith(_CHECKPOINT_SUFFIXES) or "/" in value or "\\" in value:
+            return BackboneSpec(name=path.stem, checkpoint=str(path), seed=self.seed)
+        return BackboneSpec(name=value, seed=self.seed)
