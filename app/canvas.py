@@ -20,13 +20,15 @@ erase mode a drag paints into a working copy of the selected segment's mask and,
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsRectItem, QVBoxLayout, QWidget
 
-from .overlays import OverlaySegment, compose_segments, normalise_map, stamp_segment
+from .overlays import OverlaySegment, compose_segments, downscale_mask, normalise_map, stamp_segment
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
@@ -48,7 +50,7 @@ class _InteractiveImageItem(pg.ImageItem):
         if self._canvas.mode in ("brush", "erase"):
             ev.acceptDrags(Qt.MouseButton.LeftButton)
             ev.acceptClicks(Qt.MouseButton.LeftButton)
-            self._canvas._show_cursor(ev.pos())
+            self._canvas._show_cursor(self._canvas.to_image(ev.pos()))
         else:
             ev.acceptClicks(Qt.MouseButton.LeftButton)
 
@@ -58,9 +60,9 @@ class _InteractiveImageItem(pg.ImageItem):
             return
         ev.accept()
         if ev.isStart():
-            p = ev.buttonDownPos()
+            p = self._canvas.to_image(ev.buttonDownPos())
             self._canvas.begin_stroke(p.x(), p.y())
-        pos = ev.pos()
+        pos = self._canvas.to_image(ev.pos())
         self._canvas.continue_stroke(pos.x(), pos.y())
         self._canvas._show_cursor(pos)
         if ev.isFinish():
@@ -71,7 +73,7 @@ class _InteractiveImageItem(pg.ImageItem):
             ev.ignore()
             return
         ev.accept()
-        pos = ev.pos()
+        pos = self._canvas.to_image(ev.pos())
         if self._canvas.mode == "view":
             self._canvas.clicked.emit(pos.x(), pos.y())
         else:  # a single click is a one-dab stroke
@@ -123,7 +125,9 @@ class ImageCanvas(QWidget):
         self.cursor_item.setVisible(False)
         self.view.addItem(self.cursor_item)
 
-        self._shape: tuple[int, int] | None = None
+        self._shape: tuple[int, int] | None = None  # full image resolution = mask size
+        self._disp_shape: tuple[int, int] | None = None  # size the photo/overlay are drawn at
+        self._disp_masks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(mask) -> (mask, display copy)
         self._visible = {name: True for name in LAYERS}
         self._visible["alpha"] = False
         self._visible["eigen"] = False  # keys 1-9 (or the Layers panel) turn it on
@@ -152,26 +156,49 @@ class ImageCanvas(QWidget):
     def image_shape(self) -> tuple[int, int] | None:
         return self._shape
 
-    def set_image(self, rgb: np.ndarray | None) -> None:
-        """Show a new photo; clears every overlay (they belong to the previous image)."""
+    @property
+    def display_shape(self) -> tuple[int, int] | None:
+        """(h, w) the photo and the segments overlay are drawn at (smaller than image_shape for huge
+        photos); view coordinates are always full-resolution image pixels."""
+        return self._disp_shape
+
+    def to_image(self, pos: QPointF) -> QPointF:
+        """Map a point in the segments item's (display pixel) coordinates to full-res image pixels."""
+        if self._shape is None or self._disp_shape is None or self._shape == self._disp_shape:
+            return QPointF(pos)
+        return QPointF(pos.x() * self._shape[1] / self._disp_shape[1],
+                       pos.y() * self._shape[0] / self._disp_shape[0])
+
+    def set_image(self, rgb: np.ndarray | None, full_hw: tuple[int, int] | None = None) -> None:
+        """Show a new photo; clears every overlay (they belong to the previous image).
+
+        ``rgb`` may be a downscaled display copy of an image of size ``full_hw`` (huge photos): it is
+        stretched over the full-resolution rectangle, so masks, boxes, clicks and strokes all stay in
+        full-resolution pixels and only the drawing is coarser.
+        """
         self.cancel_stroke()
+        self._disp_masks = {}
         self._eigen_raw = self._alpha_raw = None
         self._box = None
         self._segments, self._segment_ids = [], []
         self._edit_id = self._edit_mask = None
         if rgb is None:
-            self._shape = None
+            self._shape = self._disp_shape = None
             for item in (self.image_item, self.eigen_item, self.alpha_item, self.segments_item):
                 item.clear()
             self.box_item.setVisible(False)
             return
-        h, w = rgb.shape[:2]
+        dh, dw = rgb.shape[:2]
+        h, w = (int(full_hw[0]), int(full_hw[1])) if full_hw is not None else (dh, dw)
         new_shape = (h, w) != self._shape
         self._shape = (h, w)
+        self._disp_shape = (dh, dw)
         self.image_item.setImage(rgb, autoLevels=False, levels=(0, 255))
+        self.image_item.setRect(QRectF(0, 0, w, h))
         self.eigen_item.clear()
         self.alpha_item.clear()
-        self.segments_item.setImage(np.zeros((h, w, 4), np.uint8), autoLevels=False, levels=(0, 255))
+        self.segments_item.setImage(np.zeros((dh, dw, 4), np.uint8), autoLevels=False, levels=(0, 255))
+        self.segments_item.setRect(QRectF(0, 0, w, h))
         self.box_item.setVisible(False)
         if new_shape:
             self.view.setRange(QRectF(0, 0, w, h), padding=0.02)
@@ -214,6 +241,9 @@ class ImageCanvas(QWidget):
         """Segments to draw (in order, later on top); ``ids`` lets clicks map back to segment ids."""
         self._segments = list(segments)
         self._segment_ids = list(ids) if ids is not None else list(range(len(segments)))
+        if self._shape != self._disp_shape:  # huge photo: downscale each mask once, not per redraw
+            keep = {id(seg.mask) for seg in self._segments}
+            self._disp_masks = {k: v for k, v in self._disp_masks.items() if k in keep}
         self._redraw_segments()
 
     def segment_at(self, x: float, y: float) -> int | None:
@@ -229,7 +259,8 @@ class ImageCanvas(QWidget):
         return min(hits)[1] if hits else None
 
     def segments_rgba(self) -> np.ndarray | None:
-        """The RGBA array currently shown by the segments layer (tests and screenshots read it)."""
+        """The RGBA array currently shown by the segments layer, at :attr:`display_shape`
+        (tests and screenshots read it)."""
         return self.segments_item.image
 
     # -- layers ------------------------------------------------------------------------------------
@@ -273,15 +304,25 @@ class ImageCanvas(QWidget):
         self.box_item.setOpacity(self._opacity["box"])
 
     def _redraw_segments(self) -> None:
-        if self._shape is None:
+        if self._shape is None or self._disp_shape is None:
             return
         segs = self._segments
         if self._stroke_mask is not None and self._edit_id in self._segment_ids:
             i = self._segment_ids.index(self._edit_id)
             segs = list(segs)
             segs[i] = OverlaySegment(self._stroke_mask, segs[i].color, True)
-        rgba = compose_segments(segs, self._shape, self.fill_alpha, self.contours)
+        if self._disp_shape != self._shape:
+            segs = [replace(seg, mask=self._display_mask(seg.mask)) for seg in segs]
+        rgba = compose_segments(segs, self._disp_shape, self.fill_alpha, self.contours)
         self.segments_item.setImage(rgba, autoLevels=False, levels=(0, 255))
+
+    def _display_mask(self, mask: np.ndarray) -> np.ndarray:
+        if mask is self._stroke_mask:  # changes on every mouse move: not worth caching
+            return downscale_mask(mask, self._disp_shape)
+        hit = self._disp_masks.get(id(mask))
+        if hit is None or hit[0] is not mask:  # holding the mask keeps its id from being reused
+            hit = self._disp_masks[id(mask)] = (mask, downscale_mask(mask, self._disp_shape))
+        return hit[1]
 
     # -- brush / erase -------------------------------------------------------------------------------
 

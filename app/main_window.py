@@ -21,7 +21,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QPushButton, QStackedWidget, QToolBar)
 
-from engine.imageio import IMAGE_SUFFIXES, ImageLoadError, list_images, load_image
+from engine.imageio import IMAGE_SUFFIXES, list_images, load_image
 from engine.project import ProjectPaths, project_paths
 
 from . import tasks
@@ -29,6 +29,7 @@ from .bridge import EngineBridge, RequestRouter
 from .canvas import ImageCanvas
 from .class_manager import ClassManager, TagsPanel
 from .filmstrip import Filmstrip
+from .image_loader import DisplayImage, ImageLoader
 from .layers_panel import LayersPanel
 from .overlays import OverlaySegment, segment_color
 from .resources import icon, style_sheet
@@ -42,6 +43,14 @@ NO_DIALOGS_ENV = "MASKCURATOR_NO_DIALOGS"  # tests / screenshots: record errors 
 _ANALYSIS_LRU = 32
 
 
+def describe_job_error(message: str) -> tuple[str, str]:
+    """(title, text) for a failed engine job; out-of-memory gets its own title and what to do."""
+    if "out of memory" in message.lower():
+        return ("Out of memory", f"{message}\nTry a smaller analysis size (Preferences → max side), a smaller "
+                                 "backbone, or the CPU device (MASKCURATOR_DEVICE=cpu).")
+    return "Job failed", message
+
+
 def _status_str(value) -> str:
     return str(getattr(value, "value", value))
 
@@ -50,7 +59,8 @@ class MainWindow(QMainWindow):
     """One project (image folder) at a time."""
 
     projectOpened = Signal(str)
-    imageShown = Signal(int)
+    imageShown = Signal(int)  # current image changed (its photo may still be decoding)
+    imageDisplayed = Signal(int)  # its photo is on the canvas (decoded off the GUI thread)
     analysisApplied = Signal(int)  # image id whose overlays were just drawn
     storeChanged = Signal()
     errorShown = Signal(str, str)  # title, text
@@ -72,7 +82,9 @@ class MainWindow(QMainWindow):
         self.current_id: int | None = None
         self.eigen_index = 1
         self.analyses: OrderedDict[int, object] = OrderedDict()
-        self._rgb_cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.loader = ImageLoader(parent=self)  # photo decoding off the GUI thread, 4-image LRU
+        self._displayed_id: int | None = None  # image whose photo is on the canvas (None while loading)
+        self._records: list = []
         self._masks: dict[int, np.ndarray] = {}
         self._colors: dict[int, tuple[int, int, int]] = {}
         self._tracked: dict[int, str] = {}  # user-visible jobs (progress bar + Cancel)
@@ -168,6 +180,8 @@ class MainWindow(QMainWindow):
         self.bridge.progress.connect(self._on_job_progress)
         self.bridge.finished.connect(self._on_job_finished)
         self.bridge.message.connect(lambda _rid, text: self.set_status(text))
+        self.loader.loaded.connect(self._on_image_loaded)
+        self.loader.failed.connect(self._on_image_failed)
         self.layers_panel.sync(self.canvas, self.eigen_index, "viridis")
 
     def _action(self, text: str, slot, shortcuts=(), tip: str = "", checkable: bool = False) -> QAction:
@@ -340,7 +354,9 @@ class MainWindow(QMainWindow):
         self.store = None
         self.current_id = None
         self.analyses.clear()
-        self._rgb_cache.clear()
+        self.loader.clear()
+        self._displayed_id = None
+        self._records = []
         self._masks.clear()
         self._batch = None
         self.canvas.set_image(None)
@@ -432,39 +448,62 @@ class MainWindow(QMainWindow):
         self.tags_panel.set_image(image_id)
         self.image_label.setText(f"{Path(rec.path).name}  {rec.width}×{rec.height}  [{_status_str(rec.status)}]")
         error = rec.error or self.filmstrip.model_.error_of(image_id)
-        rgb = None
-        if not error:
-            try:
-                rgb = self._load_rgb(rec)
-            except ImageLoadError as exc:
-                error = exc.reason
-                self._mark_unreadable(image_id, exc.reason)
+        self._displayed_id = None
         if error:
-            self.canvas.set_image(None)
-            self.segment_panel.set_segments([], {})
+            self.loader.cancel()
+            self._clear_canvas()
             self._show_placeholder(f"Cannot read {Path(rec.path).name}:\n{error}")
             self.imageShown.emit(image_id)
             return
         self.stack.setCurrentWidget(self.canvas)
-        self.canvas.set_image(rgb)
-        self.refresh_segments(keep_selection=False)
-        analysis = self.analyses.get(image_id)
-        if analysis is not None:
-            self._apply_analysis(analysis)
+        if image_id not in self.analyses:
+            self.request_analysis(image_id)  # runs on the engine while the photo decodes
+        cached = self.loader.cached(image_id)
+        if cached is not None:
+            self.loader.cancel()
+            self._display(cached)
         else:
-            self.request_analysis(image_id)
+            # decoding (big JPEGs: seconds) happens on the loader thread; the overlays of the previous
+            # image must not stay clickable meanwhile
+            self._clear_canvas()
+            self.set_status(f"Loading {Path(rec.path).name}…")
+            self.loader.request(image_id, self.resolve(rec))
         self.imageShown.emit(image_id)
 
+    def _clear_canvas(self) -> None:
+        self.canvas.set_image(None)
+        self._records, self._masks = [], {}
+        self.segment_panel.set_segments([], {})
+
+    def _display(self, img: DisplayImage) -> None:
+        """Put a decoded photo on the canvas, then its segments and (if known) its analysis."""
+        self.canvas.set_image(img.rgb, img.full_hw)
+        self._displayed_id = img.image_id
+        self.refresh_segments(keep_selection=False)
+        analysis = self.analyses.get(img.image_id)
+        if analysis is not None:
+            self._apply_analysis(analysis)
+        self.imageDisplayed.emit(img.image_id)
+        if img.downscaled:
+            self.set_status(f"Large image {img.full_hw[1]}×{img.full_hw[0]} shown at "
+                            f"{img.rgb.shape[1]}×{img.rgb.shape[0]}; masks stay full resolution")
+
+    def _on_image_loaded(self, img: DisplayImage) -> None:
+        if self.store is None or img.image_id != self.current_id:
+            return  # the user moved on; the decode still sits in the loader's cache
+        if self.status_label.text().startswith("Loading"):
+            self.set_status(f"{Path(self.store.image(img.image_id).path).name} loaded in {img.seconds:.2f} s")
+        self._display(img)
+
+    def _on_image_failed(self, image_id: int, reason: str) -> None:
+        self._mark_unreadable(image_id, reason)
+        if image_id == self.current_id:
+            self.show_image(image_id)  # now known unreadable: shows the placeholder
+
     def _load_rgb(self, rec) -> np.ndarray:
-        rgb = self._rgb_cache.get(rec.id)
-        if rgb is None:
-            rgb = load_image(self.resolve(rec))
-            self._rgb_cache[rec.id] = rgb
-            while len(self._rgb_cache) > 4:
-                self._rgb_cache.popitem(last=False)
-        else:
-            self._rgb_cache.move_to_end(rec.id)
-        return rgb
+        """Decode a photo synchronously at full resolution (tests / tools only: the GUI path decodes
+        on the loader thread)."""
+        return load_image(self.resolve(rec))
 
     def _ids(self) -> list[int]:
         return [r.id for r in self.filmstrip.model_.records()]
@@ -515,8 +554,17 @@ class MainWindow(QMainWindow):
             self._analysis_rid = rid
             self._tracked[rid] = f"Analysing {path.name}"
             self._update_progress_widgets()
-        self.router.on(rid, result=self._on_analysis, error=self._on_job_error)
+        self.router.on(rid, result=self._on_analysis, error=self._on_analysis_error)
         return rid
+
+    def _on_analysis_error(self, message: str, tb: str) -> None:
+        """An analysis job raised (GPU out of memory on a CPU-only retry, a solver failure, …).
+
+        The job writes proposals only after the analysis succeeded, so the store is untouched; say so.
+        """
+        title, text = describe_job_error(message)
+        self.show_error(title, text + "\nNothing was written to the project; the image can still be "
+                                      "curated by hand or re-analysed (Ctrl+Shift+R).")
 
     def _on_analysis(self, res) -> None:
         if isinstance(res, tasks.AnalysisFailed):
@@ -534,9 +582,10 @@ class MainWindow(QMainWindow):
         while len(self.analyses) > _ANALYSIS_LRU:
             self.analyses.popitem(last=False)
         if res.image_id == self.current_id:
-            if res.wrote_proposals:
-                self.refresh_segments()
-            self._apply_analysis(res.analysis)
+            if self._displayed_id == res.image_id:  # else _display applies it once the photo is decoded
+                if res.wrote_proposals:
+                    self.refresh_segments()
+                self._apply_analysis(res.analysis)
             how = "loaded from the analysis cache" if res.cached else f"analysed in {res.seconds:.1f} s"
             self.set_status(f"{Path(res.analysis.path).name} {how}")
             nid = self.store.next_image_id(self.current_id, "todo") if self.store else None
@@ -706,13 +755,14 @@ class MainWindow(QMainWindow):
             self.bridge.cancel(rid)
 
     def _on_job_error(self, message: str, _tb: str) -> None:
-        self.show_error("Job failed", message)
+        self.show_error(*describe_job_error(message))
 
     # ================================================================== segments
 
     def refresh_segments(self, keep_selection: bool = True) -> None:
         """Reload the current image's segments from the store into the panel and the overlay."""
-        if self.store is None or self.current_id is None or self.canvas.image_shape is None:
+        if (self.store is None or self.current_id is None or self.canvas.image_shape is None
+                or self._displayed_id != self.current_id):
             return
         all_recs = self.store.segments(self.current_id)
         self.segment_panel.set_sources([r.source for r in all_recs])
@@ -791,15 +841,15 @@ class MainWindow(QMainWindow):
             rec = self._mutate(f"Merged {len(ids)} segments", st.merge_segments, ids)
             if rec is not None:
                 self.segment_panel.select_ids([rec.id])
-        elif action == "delete":
-            for sid in ids:
-                self._mutate(f"Deleted segment {sid}", st.delete_segment, sid)
+        elif action == "delete":  # one transaction + one undo step for the whole selection
+            self._mutate(f"Deleted {len(ids)} segment(s)", st.delete_segments, ids)
 
     def _on_relabel(self, ids: list, class_id) -> None:
+        if self.store is None or not ids:
+            return
         name = "unlabelled" if class_id is None else next(
             (c.name for c in self.store.classes() if c.id == class_id), str(class_id))
-        for sid in ids:
-            self._mutate(f"Relabelled as {name}", self.store.set_segment_class, sid, class_id)
+        self._mutate(f"Relabelled {len(ids)} segment(s) as {name}", self.store.set_segments_class, ids, class_id)
 
     def _on_stroke(self, mask: np.ndarray, erase: bool) -> None:
         target = self.canvas.edit_target
@@ -927,6 +977,7 @@ class MainWindow(QMainWindow):
     # ================================================================== shutdown
 
     def closeEvent(self, event) -> None:
+        self.loader.shutdown()
         self.close_project()
         self.bridge.shutdown()
         super().closeEvent(event)

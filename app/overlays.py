@@ -70,17 +70,43 @@ def compose_segments(segments: list[OverlaySegment], shape: tuple[int, int], fil
     return out
 
 
+def downscale_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resample of a full-resolution bool mask to the display ``shape`` (h, w).
+
+    Used only for drawing huge photos; the stored mask keeps its full resolution.
+    """
+    h, w = mask.shape
+    dh, dw = shape
+    if (h, w) == (dh, dw):
+        return mask
+    small = cv2.resize(np.ascontiguousarray(mask).view(np.uint8), (dw, dh), interpolation=cv2.INTER_NEAREST)
+    return small.view(bool)
+
+
 def stamp_segment(mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], radius: float,
                   value: bool) -> np.ndarray:
-    """Paint (value=True) or erase a round-capped line from p0 to p1 (x, y) into a copy of ``mask``."""
-    canvas = mask.astype(np.uint8)
+    """Paint (value=True) or erase a round-capped line from p0 to p1 (x, y) into a copy of ``mask``.
+
+    Only the stroke's bounding box is rasterised, so a brush move on a huge (e.g. 12000x9000) mask
+    costs one bool copy, not two full-size dtype conversions.
+    """
+    out = mask.copy()
+    h, w = out.shape
     r = max(1, int(round(radius)))
     a = (int(round(p0[0])), int(round(p0[1])))
     b = (int(round(p1[0])), int(round(p1[1])))
-    cv2.line(canvas, a, b, color=1 if value else 0, thickness=2 * r, lineType=cv2.LINE_8)
-    cv2.circle(canvas, a, r, 1 if value else 0, thickness=-1)
-    cv2.circle(canvas, b, r, 1 if value else 0, thickness=-1)
-    return canvas.astype(bool)
+    x0, x1 = max(min(a[0], b[0]) - r - 1, 0), min(max(a[0], b[0]) + r + 2, w)
+    y0, y1 = max(min(a[1], b[1]) - r - 1, 0), min(max(a[1], b[1]) + r + 2, h)
+    if x0 >= x1 or y0 >= y1:
+        return out
+    roi = out[y0:y1, x0:x1].astype(np.uint8)
+    a_, b_ = (a[0] - x0, a[1] - y0), (b[0] - x0, b[1] - y0)
+    v = 1 if value else 0
+    cv2.line(roi, a_, b_, color=v, thickness=2 * r, lineType=cv2.LINE_8)
+    cv2.circle(roi, a_, r, v, thickness=-1)
+    cv2.circle(roi, b_, r, v, thickness=-1)
+    out[y0:y1, x0:x1] = roi.astype(bool)
+    return out
 
 
 def normalise_map(x: np.ndarray) -> np.ndarray:

@@ -296,3 +296,168 @@ def test_cancel_button_cancels_running_jobs(qtbot, folder):
     w.cancel_jobs()
     qtbot.waitUntil(lambda: not w.cancel_button.isEnabled(), timeout=TIMEOUT)
     assert w._batch is None and set(cancelled) & set(rids)
+
+
+# -- bulk actions, off-thread decoding, real mouse brush, engine errors ----------------------------
+
+def test_bulk_delete_and_relabel_of_a_selection_are_one_undo_step(qtbot, folder):
+    w = open_window(qtbot, folder)
+    st, img, panel = w.store, w.current_id, w.segment_panel
+    segs = st.segments(img, source="dsm.segment")
+    assert len(segs) >= 3
+    ids = [s.id for s in segs[:3]]
+    cat = st.add_class("cat")
+    w._on_classes_changed()
+    panel.select_ids(ids)
+    panel.class_combo.setCurrentIndex(panel.class_combo.findData(cat.id))
+    panel.relabel_btn.click()
+    assert {st.segment(i).class_id for i in ids} == {cat.id}
+    assert st.undo_description() == "Relabel 3 segments"
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # ONE undo restores all three
+    assert {st.segment(i).class_id for i in ids} == {None}
+    assert st.undo_description() == "Add class 'cat'"
+    panel.select_ids(ids)
+    panel.delete_btn.click()
+    assert not {i for i in ids} & {s.id for s in st.segments(img)}
+    assert panel.tree.topLevelItemCount() == len(st.segments(img))
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert set(ids) <= {s.id for s in st.segments(img)}
+    assert st.undo_description() == "Add class 'cat'"
+
+
+def test_photo_is_decoded_off_the_gui_thread_latest_wins(qtbot, folder, monkeypatch):
+    import app.image_loader as loader_mod
+
+    w = open_window(qtbot, folder)
+    decoded_on: list[tuple[str, str]] = []
+    real = loader_mod.load_image
+
+    def slow_load(path):
+        decoded_on.append((Path(path).name, threading.current_thread().name))
+        time.sleep(0.3)  # a big JPEG
+        return real(path)
+
+    monkeypatch.setattr(loader_mod, "load_image", slow_load)
+    ids = [r.id for r in w.store.images()]
+    w.loader.clear()  # nothing cached: every show must decode
+    displayed: list[int] = []
+    w.imageDisplayed.connect(displayed.append)
+    rec = w.store.image(ids[2])
+    t0 = time.perf_counter()
+    w.show_image(ids[1])
+    w.show_image(ids[2])  # the user clicks on before ids[1] is decoded
+    assert time.perf_counter() - t0 < 0.25  # two slow decodes did not block the GUI thread
+    assert w.canvas.image_shape is None and w.status_label.text().startswith("Loading")
+    assert w.segment_panel.tree.topLevelItemCount() == 0  # stale overlays are not clickable
+    with qtbot.waitSignal(w.imageDisplayed, timeout=TIMEOUT, check_params_cb=lambda i: i == ids[2]):
+        pass
+    assert w.current_id == ids[2] and w.canvas.image_shape == (rec.height, rec.width)
+    w.loader.wait()
+    qtbot.wait(50)
+    assert displayed == [ids[2]]  # latest wins: the superseded photo never reached the canvas
+    assert decoded_on and all(t != threading.main_thread().name for _n, t in decoded_on)
+    assert w.segment_panel.tree.topLevelItemCount() == len(w.store.segments(ids[2]))
+    w.loader.wait()
+    # the memory cache keeps at most 4 photos and serves a revisit synchronously
+    n = len(decoded_on)
+    w.show_image(ids[2])
+    assert w.canvas.image_shape == (rec.height, rec.width) and len(decoded_on) == n
+    for i in ids * 2:
+        w.show_image(i)
+        qtbot.waitUntil(lambda: w.canvas.image_shape is not None, timeout=TIMEOUT)
+    assert len(w.loader.cache_ids()) <= 4
+
+
+@pytest.mark.parametrize("display_max_side", [None, 200])
+def test_brush_with_real_mouse_events_is_one_undo_step(qtbot, folder, monkeypatch, display_max_side):
+    """press / move / release on the view widget (not canvas methods); with a 200 px display limit the
+    photo is drawn downscaled while the mask stays full resolution."""
+    import cv2
+    from PySide6.QtCore import QPointF
+
+    from app.overlays import stamp_segment
+
+    if display_max_side:
+        monkeypatch.setenv("MASKCURATOR_DISPLAY_MAX_SIDE", str(display_max_side))
+    w = open_window(qtbot, folder)
+    st, c = w.store, w.canvas
+    h, wd = c.image_shape
+    assert (h, wd) == (300, 451)  # chelsea.png
+    if display_max_side:
+        assert c.display_shape == (133, 200) and c.segments_rgba().shape[:2] == (133, 200)
+    seg = st.segments(w.current_id, source="dsm.object")[0]
+    w.segment_panel.select_ids([seg.id])
+    before = st.segment_mask(seg.id)
+    # a rectangle-free stroke path through pixels the mask does not cover yet
+    y = int(np.argmin(before.sum(axis=1)))
+    assert before[y].sum() < wd // 2
+    key(qtbot, w, Qt.Key.Key_B)
+    c.set_brush_radius(5)
+    vp = c.view_widget.viewport()
+
+    def at(x, yy):  # image pixel -> viewport widget pixel through the ViewBox transform
+        return c.view_widget.mapFromScene(c.view.mapViewToScene(QPointF(x, yy)))
+
+    xs = np.linspace(60, wd - 60, 12)
+    QTest.mouseMove(vp, at(xs[0], y))  # hover: the segments item accepts the drag in brush mode
+    qtbot.wait(20)
+    undo_steps = w.store._conn().execute("SELECT COUNT(*) FROM undo_log").fetchone()[0]
+    with qtbot.waitSignal(c.strokeFinished, timeout=5000):
+        QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(xs[0], y))
+        for x in xs[1:]:
+            QTest.mouseMove(vp, at(x, y))
+            qtbot.wait(5)
+        QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(xs[-1], y))
+    after = st.segment_mask(seg.id)
+    assert after.shape == (h, wd)  # masks stay at full resolution
+    # the band the stroke should paint, drawn in image coordinates
+    band = np.zeros((h, wd), bool)
+    for x0, x1 in zip(xs[:-1], xs[1:]):
+        band = stamp_segment(band, (x0, y), (x1, y), 5, True)
+    tol = 4 if display_max_side else 2  # widget-pixel rounding (+ 2.25 image px per display px)
+    k = np.ones((2 * tol + 1, 2 * tol + 1), np.uint8)
+    grown = cv2.dilate(band.astype(np.uint8), k).astype(bool)
+    shrunk = cv2.erode(band.astype(np.uint8), k).astype(bool)
+    assert (after | ~before).all()  # painting only adds
+    assert not (after & ~before & ~grown).any()  # nothing painted away from the stroke
+    assert after[shrunk].all() and after[y, int(xs[0]):int(xs[-1])].all()  # the whole stroke is in
+    assert (after & ~before).sum() > 0.3 * band.sum()
+    assert w.store._conn().execute("SELECT COUNT(*) FROM undo_log").fetchone()[0] == undo_steps + 1
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(st.segment_mask(seg.id), before)
+
+
+def test_out_of_memory_in_analysis_is_reported_and_store_untouched(qtbot, folder, monkeypatch):
+    import app.tasks as tasks_mod
+    from test_store import dump
+
+    w = open_window(qtbot, folder)
+    assert w.bridge.device.type == "cpu"  # no CPU retry of an OOM: the error must reach the window
+    qtbot.waitUntil(lambda: not w.bridge.engine.busy, timeout=TIMEOUT)  # the next image's prefetch
+    before = dump(w.store)
+    started = threading.Event()
+
+    def oom(ctx, **_kw):
+        started.set()
+        ctx.progress(0.3, "Analysing")
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(tasks_mod, "analyze_image", oom)
+    with qtbot.waitSignal(w.errorShown, timeout=TIMEOUT) as sig:
+        rid = w.request_analysis(w.current_id, replace=True)
+        assert rid is not None
+    title, text = sig.args
+    assert started.is_set()
+    assert title == "Out of memory" and "CUDA out of memory" in text and "max side" in text
+    assert "Nothing was written" in text
+    assert w.last_error == (title, text) and title in w.status_label.text()
+    qtbot.waitUntil(lambda: not w.progress_bar.isVisible(), timeout=5000)
+    assert not w.cancel_button.isEnabled()
+    assert dump(w.store) == before  # the failed job left the project exactly as it was
+    assert w.stack.currentWidget() is w.canvas and w.canvas.image_shape is not None
+    # any other engine error: same path, generic title
+    monkeypatch.setattr(tasks_mod, "analyze_image", lambda ctx, **_kw: 1 / 0)
+    with qtbot.waitSignal(w.errorShown, timeout=TIMEOUT) as sig:
+        w.request_analysis(w.current_id, replace=True)
+    assert sig.args[0] == "Job failed" and "division by zero" in sig.args[1]
+    assert dump(w.store) == before

@@ -280,6 +280,44 @@ def test_merge_is_one_step_and_defaults_to_first_labelled_class(project):
     assert s.merge_segments([a.id, c.id], class_id=cat.id).class_id == cat.id
 
 
+def test_bulk_delete_and_relabel_are_one_step_each(project):
+    s = project
+    img = s.images()[0].id
+    dog = s.add_class("dog")
+    a = s.add_segment(img, _box(40, 60, 0, 10, 0, 10), None, state="proposed")
+    b = s.add_segment(img, _box(40, 60, 20, 30, 20, 30), None, state="rejected")
+    c = s.add_segment(img, _box(40, 60, 30, 35, 50, 55), None)
+    before = dump(s)
+    s.set_segments_class([a.id, b.id, a.id], dog.id)
+    assert s.segment(a.id).class_id == dog.id and s.segment(b.id).class_id == dog.id
+    assert s.segment(a.id).state == "accepted" and s.segment(b.id).state == "rejected"
+    assert s.segment(c.id).class_id is None
+    assert s.undo_description() == "Relabel 2 segments"
+    assert s.undo() == "Relabel 2 segments"  # ONE step restores both
+    assert dump(s) == before
+    s.redo()
+    relabelled = dump(s)
+    s.delete_segments([a.id, c.id])
+    assert [x.id for x in s.segments(img)] == [b.id]
+    assert s.undo() == "Delete 2 segments"
+    assert dump(s) == relabelled
+    # a bad id anywhere in the list: StoreError and nothing written
+    n_steps = s._conn().execute("SELECT COUNT(*) FROM undo_log").fetchone()[0]
+    with pytest.raises(StoreError, match="no segment with id 999"):
+        s.delete_segments([a.id, 999])
+    with pytest.raises(StoreError, match="no segment with id 999"):
+        s.set_segments_class([a.id, 999], None)
+    with pytest.raises(StoreError, match="no class with id 77"):
+        s.set_segments_class([a.id, b.id], 77)
+    s.delete_segments([])
+    s.set_segments_class([], dog.id)
+    assert dump(s) == relabelled
+    assert s._conn().execute("SELECT COUNT(*) FROM undo_log").fetchone()[0] == n_steps
+    # the single-segment calls keep their descriptions
+    s.delete_segment(c.id)
+    assert s.undo() == f"Delete segment {c.id}"
+
+
 def test_delete_class_leaves_segments_unlabelled_and_drops_tags(project):
     s = project
     img = s.images()[0].id

@@ -524,13 +524,26 @@ class ProjectStore:
 
     def set_segment_class(self, segment_id: int, class_id: int | None) -> None:
         """Relabel a segment (None = unlabelled); a proposed segment becomes accepted."""
-        with self._write(f"Relabel segment {segment_id}") as tx:
-            row = self._segment_row(tx.conn, segment_id)
+        self.set_segments_class([segment_id], class_id)
+
+    def set_segments_class(self, segment_ids: Iterable[int], class_id: int | None) -> None:
+        """Relabel many segments as one transaction and one undo step (multi-selection relabel).
+
+        Proposed segments become accepted, as with :meth:`set_segment_class`. Any unknown id or class
+        raises StoreError before anything is written.
+        """
+        ids = list(dict.fromkeys(int(i) for i in segment_ids))
+        if not ids:
+            return
+        what = f"segment {ids[0]}" if len(ids) == 1 else f"{len(ids)} segments"
+        with self._write(f"Relabel {what}") as tx:
+            rows = [self._segment_row(tx.conn, sid) for sid in ids]
             cid = self._check_class(tx.conn, class_id)
-            values: dict[str, Any] = {"class_id": cid}
-            if row["state"] == SegmentState.PROPOSED.value:
-                values["state"] = SegmentState.ACCEPTED.value
-            tx.update("segments", (int(segment_id),), values)
+            for sid, row in zip(ids, rows):
+                values: dict[str, Any] = {"class_id": cid}
+                if row["state"] == SegmentState.PROPOSED.value:
+                    values["state"] = SegmentState.ACCEPTED.value
+                tx.update("segments", (sid,), values)
 
     def merge_segments(self, segment_ids: Sequence[int], class_id: int | None = None) -> SegmentRecord:
         """OR the masks into one new accepted segment and delete the originals (one undo step).
@@ -571,9 +584,22 @@ class ProjectStore:
             tx.update("segments", (int(segment_id),), values)
 
     def delete_segment(self, segment_id: int) -> None:
-        with self._write(f"Delete segment {segment_id}") as tx:
-            self._segment_row(tx.conn, segment_id)
-            tx.delete("segments", (int(segment_id),))
+        self.delete_segments([segment_id])
+
+    def delete_segments(self, segment_ids: Iterable[int]) -> None:
+        """Delete many segments as one transaction and one undo step (multi-selection delete).
+
+        Any unknown id raises StoreError before anything is deleted.
+        """
+        ids = list(dict.fromkeys(int(i) for i in segment_ids))
+        if not ids:
+            return
+        what = f"segment {ids[0]}" if len(ids) == 1 else f"{len(ids)} segments"
+        with self._write(f"Delete {what}") as tx:
+            for sid in ids:
+                self._segment_row(tx.conn, sid)
+            for sid in ids:
+                tx.delete("segments", (sid,))
 
     # ------------------------------------------------------------------ undo / redo
     def undo(self) -> str | None:
