@@ -73,3 +73,17 @@ def parse_set_args(pairs: list[str] | None) -> dict[str, str]:
         k, v = pair.split("=", 1)
         out[k.strip()] = v.strip()
     return out
+
+
+def config_from_dict(config_type: type, values: dict) -> Any:
+    """Rebuild a config saved with ``asdict`` (checkpoints); keys this version no longer knows are dropped
+    and list values become tuples where the field is declared as a tuple."""
+    fields = {f.name: f for f in config_fields(config_type)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            continue
+        if isinstance(value, list) and typing.get_origin(fields[key].type) is tuple:
+            value = tuple(value)
+        kwargs[key] = value
+    return config_type(**kwargs)

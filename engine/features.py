@@ -9,8 +9,6 @@ its cache entry and changing the backbone or resolution never returns stale feat
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 import torch
 
 from .backbone import Backbone
+from .fileio import atomic_write
 from .imageio import content_hash, load_image, resize_max_side
 
 #: Default longest side fed to the ViT. COCO / VOC / BSDS images are at or below it, so they run at
@@ -106,16 +105,16 @@ class FeatureCache:
 
     def put(self, key: str, feats: PatchFeatures) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+
+        def write(f) -> None:
+            np.savez(f, keys=feats.keys.astype(np.float16), tokens=feats.tokens.astype(np.float16),
+                     cls=feats.cls.astype(np.float16), patch_size=feats.patch_size,
+                     input_rgb=feats.input_rgb, image_hw=np.asarray(feats.image_hw))
+
         try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, keys=feats.keys.astype(np.float16), tokens=feats.tokens.astype(np.float16),
-                         cls=feats.cls.astype(np.float16), patch_size=feats.patch_size,
-                         input_rgb=feats.input_rgb, image_hw=np.asarray(feats.image_hw))
-            os.replace(tmp, path)
+            atomic_write(path, write)
         except OSError:
-            Path(tmp).unlink(missing_ok=True)  # disk full: caching is an optimisation, not a must
+            pass  # disk full: caching is an optimisation, not a must
 
     def clear(self) -> None:
         for p in self.root.glob("*/*.npz"):

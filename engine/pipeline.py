@@ -11,9 +11,8 @@ and texture; the paper's figures need real DINO weights.
 from __future__ import annotations
 
 import hashlib
+import logging
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -24,6 +23,7 @@ import torch
 from .backbone import Backbone, BackboneSpec, available_backbones, load_backbone
 from .features import FeatureCache, FeatureProvider, PatchFeatures, extract_features
 from .device import pick_device
+from .fileio import atomic_write, describe_os_error
 from .imageio import ImageLoadError, content_hash, load_image
 from .jobs import JobContext
 from .methods.spectral.affinity import knn_passes, spectral_affinity
@@ -34,6 +34,8 @@ from .methods.spectral.matting import compute_alpha
 from .methods.spectral.semantic import cluster_segment_features, segment_batch, segment_features
 from .methods.spectral.single_object import object_mask, object_patch_mask
 from .proposals import Proposal
+
+log = logging.getLogger(__name__)
 
 SOURCE_OBJECT = "dsm.object"
 SOURCE_SEGMENT = "dsm.segment"
@@ -294,24 +296,23 @@ class AnalysisStore:
 
     def put(self, analysis: ImageAnalysis, settings: SpectralSettings) -> None:
         file = self._file(self.key(analysis.path, settings))
-        file.parent.mkdir(parents=True, exist_ok=True)
         geometry = analysis.geometry
         alpha = analysis.alpha
-        fd, tmp = tempfile.mkstemp(dir=file.parent, suffix=".tmp")
+
+        def write(f) -> None:
+            np.savez_compressed(
+                f, image_hw=np.asarray(analysis.image_hw), grid_hw=np.asarray(analysis.grid_hw),
+                cell_hw=np.asarray(geometry.cell_hw, np.float64), eigenvalues=analysis.eigenvalues,
+                eigenvectors=analysis.eigenvectors, box=np.asarray(analysis.box),
+                object_mask=np.packbits(analysis.object_mask.ravel()),
+                segment_labels=analysis.segment_labels, segment_features=analysis.segment_features,
+                has_alpha=np.asarray(alpha is not None),
+                alpha=alpha if alpha is not None else np.zeros((0,), np.float32))
+
         try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(
-                    f, image_hw=np.asarray(analysis.image_hw), grid_hw=np.asarray(analysis.grid_hw),
-                    cell_hw=np.asarray(geometry.cell_hw, np.float64), eigenvalues=analysis.eigenvalues,
-                    eigenvectors=analysis.eigenvectors, box=np.asarray(analysis.box),
-                    object_mask=np.packbits(analysis.object_mask.ravel()),
-                    segment_labels=analysis.segment_labels, segment_features=analysis.segment_features,
-                    has_alpha=np.asarray(alpha is not None),
-                    alpha=alpha if alpha is not None else np.zeros((0,), np.float32))
-            os.replace(tmp, file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            atomic_write(file, write)
+        except OSError as exc:  # disk full: the cache is an optimisation, the analysis is still returned
+            log.warning("analysis cache not written (%s): %s", file, describe_os_error(exc))
 
 
 # ----------------------------------------------------------------------------------------------

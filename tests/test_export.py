@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from engine.export import ExportError, ExportReport, export_coco, export_semantic_pngs
-from engine.export import atomic as atomic_mod
+from engine import fileio as atomic_mod
 from engine.store import ProjectStore
 
 IMAGES = ("000000000802.jpg", "000000011813.jpg", "000000022192.jpg", "000000051712.jpg")

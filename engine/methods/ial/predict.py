@@ -7,7 +7,6 @@ class if none passes). The refined map is upsampled to the original size before 
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 from typing import Sequence
 
@@ -16,7 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from ...backbone import BackboneSpec, load_backbone
+from ...configs import config_from_dict
 from ...crf import PSA_CRF, dense_crf
+from ...fileio import read_checkpoint as read_checkpoint_file
 from ...proposals import Proposal
 from .config import IalConfig
 from .data import grid_size, resize_square, scaled_batch, working_size
@@ -31,14 +32,9 @@ class CheckpointError(ValueError):
 def read_checkpoint(path: Path) -> dict:
     """Load and validate an IAL checkpoint with ``weights_only=True``."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"IAL checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path.name} is not a readable PyTorch checkpoint: {exc}") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("method") != "ial":
-        found = ckpt.get("method") if isinstance(ckpt, dict) else type(ckpt).__name__
+    ckpt = read_checkpoint_file(path, "IAL", CheckpointError)
+    if ckpt.get("method") != "ial":
+        found = ckpt.get("method")
         raise CheckpointError(f"{path.name} is not an IAL checkpoint (method: {found!r})")
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path.name}: IAL checkpoint format {ckpt.get('format')} is not supported "
@@ -47,14 +43,6 @@ def read_checkpoint(path: Path) -> dict:
     if missing:
         raise CheckpointError(f"{path.name}: IAL checkpoint lacks {missing}")
     return ckpt
-
-
-def config_from_dict(values: dict) -> IalConfig:
-    known = {f.name for f in fields(IalConfig)}
-    kwargs = {k: v for k, v in values.items() if k in known}
-    if "cam_scales" in kwargs:
-        kwargs["cam_scales"] = tuple(float(s) for s in kwargs["cam_scales"])
-    return IalConfig(**kwargs)
 
 
 class IalPredictor:
@@ -126,7 +114,7 @@ def load_predictor(checkpoint: Path, device: torch.device | str = "cpu") -> IalP
     """Checkpoint -> :class:`IalPredictor` on ``device`` (backbone rebuilt from the saved settings)."""
     device = torch.device(device)
     ckpt = read_checkpoint(Path(checkpoint))
-    cfg = config_from_dict(ckpt["config"])
+    cfg = config_from_dict(IalConfig, ckpt["config"])
     class_names = [str(c) for c in ckpt["class_names"]]
     model = IalModel(int(ckpt["in_dim"]), len(class_names), cfg)
     try:

@@ -8,9 +8,6 @@ to ``training_log.json`` next to it.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +19,7 @@ import torch.nn.functional as F
 
 from ...backbone import BackboneSpec, load_backbone
 from ...imageio import load_image
+from ...fileio import atomic_torch_save, atomic_write_json
 from ...jobs import JobContext
 from ..base import TrainingLog, TrainingSet
 from .affinity import train_affinity
@@ -59,27 +57,6 @@ def tagged_images(dataset: TrainingSet) -> tuple[list[Path], tuple[str, ...], np
     for i, im in enumerate(tagged):
         targets[i, [index[t] for t in im.tags]] = 1.0
     return [Path(im.path) for im in tagged], class_names, targets
-
-
-def atomic_save(obj: object, path: Path) -> None:
-    """torch.save to a temp file in the same folder, then rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _atomic_write_json(data: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _log_dict(log: TrainingLog) -> dict:
@@ -172,9 +149,9 @@ def train(dataset: TrainingSet, cfg: IalConfig, ctx: JobContext, workdir: Path) 
             seeds = new_seeds
         else:
             ctx.message(f"IAL round {r + 1}: no region passed the confidence thresholds; keeping the previous seeds")
-        atomic_save(_checkpoint(model, cfg, class_names, tokens.shape[1], backbone.patch_size, r + 1), checkpoint)
+        atomic_torch_save(_checkpoint(model, cfg, class_names, tokens.shape[1], backbone.patch_size, r + 1), checkpoint)
         log["seconds"] = time.time() - started
-        _atomic_write_json(log, workdir / LOG_NAME)
+        atomic_write_json(workdir / LOG_NAME, log)
     ctx.progress(1.0, f"IAL: done, checkpoint {checkpoint.name}")
     return checkpoint
 

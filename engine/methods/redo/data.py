@@ -9,8 +9,6 @@ optionally persisted under the work directory so re-training skips decoding.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ...fileio import atomic_torch_save
 from ...imageio import ImageLoadError, load_image
 
 CACHE_VERSION = 1
@@ -94,11 +93,10 @@ def build_image_tensor(paths: Sequence[Path], size: int, cache_dir: Path | None 
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     out = ImageTensor(images, tuple(kept), tuple(skipped))
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
-        os.close(fd)
-        torch.save({"images": images, "paths": [str(p) for p in kept], "skipped": skipped}, tmp)
-        os.replace(tmp, cache)
+        try:
+            atomic_torch_save({"images": images, "paths": [str(p) for p in kept], "skipped": skipped}, cache)
+        except OSError:
+            pass  # the cache only saves decoding time on the next run
     return out
 
 

@@ -7,10 +7,7 @@ path), ``redo_last.pt`` (latest weights of the current attempt), ``training_log.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ...fileio import atomic_write_json
 from ...jobs import JobContext
 from ..base import TrainingLog, TrainingSet
 from .checkpoint import save_checkpoint
@@ -53,10 +51,7 @@ class RedoTrainingLog(TrainingLog):
     skipped_images: list[str] = field(default_factory=list)
 
     def write(self, path: Path) -> None:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(self), f, indent=1)
-        os.replace(tmp, path)
+        atomic_write_json(path, asdict(self))
 
 
 def split_train_val(n: int, cfg: RedoConfig) -> tuple[np.ndarray, np.ndarray, bool]:

@@ -9,7 +9,6 @@ so a 20-megapixel photo never allocates a 70-channel full-resolution code.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,7 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from ...backbone import Backbone, BackboneSpec, load_backbone
+from ...configs import config_from_dict
 from ...crf import STEGO_CRF, dense_crf
+from ...fileio import read_checkpoint as read_checkpoint_file
 from ...proposals import Proposal
 from .config import StegoConfig
 from .model import StegoModel
@@ -57,23 +58,16 @@ class StegoCheckpoint:
 def read_checkpoint(path: str | Path) -> StegoCheckpoint:
     """Load and validate a checkpoint with ``weights_only=True``; clear errors for wrong files."""
     path = Path(path)
-    if not path.is_file():
-        raise StegoCheckpointError(f"STEGO checkpoint not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise StegoCheckpointError(f"{path.name} is not a readable STEGO checkpoint (corrupt or not a "
-                                   f"PyTorch file): {type(exc).__name__}: {exc}") from exc
-    if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
-        found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
+    obj = read_checkpoint_file(path, "STEGO", StegoCheckpointError)
+    if obj.get("format") != CHECKPOINT_FORMAT:
+        found = obj.get("format")
         raise StegoCheckpointError(f"{path.name} is not a STEGO checkpoint (format {found!r}); "
                                    "train STEGO in MaskCurator to get one")
     state, raw_cfg = obj.get("state_dict"), obj.get("config")
     if not isinstance(state, dict) or not isinstance(raw_cfg, dict):
         raise StegoCheckpointError(f"{path.name} lacks its weights or settings")
-    known = {f.name for f in dataclasses.fields(StegoConfig)}
     try:
-        cfg = StegoConfig(**{k: v for k, v in raw_cfg.items() if k in known})
+        cfg = config_from_dict(StegoConfig, raw_cfg)
     except (TypeError, ValueError) as exc:
         raise StegoCheckpointError(f"{path.name}: stored settings are invalid: {exc}") from exc
     return StegoCheckpoint(cfg, state, int(obj.get("step", 0)), dict(obj.get("meta") or {}))

@@ -7,9 +7,6 @@ detached code, so they never influence the head.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ...backbone import Backbone, load_backbone
+from ...fileio import atomic_torch_save, atomic_write_json
 from ...jobs import JobContext
 from ..base import TrainingLog, TrainingSet
 from .config import StegoConfig
@@ -152,26 +150,14 @@ def train_on_features(data: CropFeatures, cfg: StegoConfig, ctx: JobContext, wor
     return final
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(path: Path, model: StegoModel, cfg: StegoConfig, step: int, meta: dict[str, Any]) -> Path:
     """``{"format", "version", "state_dict", "config", "step", "meta"}``, written atomically."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "state_dict": state,
                "config": asdict(cfg), "step": int(step), "meta": meta}
-    _atomic_write(path, lambda fh: torch.save(payload, fh))
+    atomic_torch_save(payload, path)
     return path
 
 
 def save_log(path: Path, log: TrainingLog, terms: dict[str, list[float]]) -> None:
-    body = json.dumps({**asdict(log), "terms": terms}, indent=1).encode()
-    _atomic_write(path, lambda fh: fh.write(body))
+    atomic_write_json(path, {**asdict(log), "terms": terms})
