@@ -91,3 +91,32 @@ def test_tags_file_formats(tmp_path):
     j.write_text("{not json")
     with pytest.raises(CliError, match="not valid JSON"):
         read_tags_file(j)
+
+
+def test_train_predict_and_eval_stego_headless(tmp_path, shared_data, capsys):
+    """The CLI trains a real (tiny) STEGO on VOC photos, stores its proposals and evaluates it."""
+    import shutil
+
+    from engine.store import ProjectStore
+
+    voc = shared_data / "voc12_samples"
+    for name in ("0.png", "1.png"):
+        shutil.copy(voc / "images" / name, tmp_path / name)
+    args = ["-q", "train", "stego", str(tmp_path), "--device", "cpu", "--predict",
+            "--labels", str(voc / "masks")]
+    for kv in ("backbone=random_vitt16", "resolution=64", "steps=6", "batch_size=4", "n_clusters=4",
+               "crf=false", "predict_resolution=64", "flip_tta=false", "checkpoint_every=0"):
+        args += ["--set", kv]
+    assert cli(args) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    ckpt = out.split("checkpoint: ")[1].split()[0]
+    store = ProjectStore.open(project_paths(tmp_path).database)
+    try:
+        stego = [s for r in store.images() for s in store.segments(r.id, source="stego")]
+        assert stego and all(s.state == "proposed" for s in stego)
+        assert store.get_setting("checkpoint.stego") == ckpt
+    finally:
+        store.close()
+    assert cli(["eval", "stego", "--data", str(voc), "--limit", "2", "--checkpoint", ckpt, "-q"]) == 0
+    report = capsys.readouterr().out
+    assert "cluster_miou" in report and "linear_miou" in report
