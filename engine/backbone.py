@@ -182,8 +182,9 @@ def _model_from_hub(name: str) -> torch.nn.Module:
         hint = ("HF_HUB_OFFLINE=1 is set" if offline else "the model hub could not be reached")
         raise BackboneLoadError(
             f"Could not download weights for {name} ({timm_name}): {hint}. "
-            f"Download the DINO checkpoint on a connected machine and open it as a local file "
-            f"(Settings → Backbone → Checkpoint file). Details: {type(exc).__name__}: {exc}"
+            f"Download the DINO checkpoint on a connected machine and use it as a local file "
+            f"(app: File → Preferences → Backbone; CLI: --backbone PATH), or pick random_vits16 for an "
+            f"offline smoke test (random weights: meaningless segments). Details: {type(exc).__name__}: {exc}"
         ) from exc
 
 
