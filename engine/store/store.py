@@ -604,24 +604,22 @@ class ProjectStore:
     # ------------------------------------------------------------------ undo / redo
     def undo(self) -> str | None:
         """Reverse the latest user action; returns its description (None if nothing to undo)."""
-        with self._write(None) as tx:
-            row = tx.conn.execute(
-                "SELECT id, description, changes FROM undo_log WHERE undone=0 ORDER BY id DESC LIMIT 1").fetchone()
-            if row is None:
-                return None
-            undo_mod.apply(tx.conn, undo_mod.loads(row["changes"]), reverse=True)
-            tx.conn.execute("UPDATE undo_log SET undone=1 WHERE id=?", (row["id"],))
-            return str(row["description"])
+        return self._replay(undo=True)
 
     def redo(self) -> str | None:
         """Re-apply the most recently undone action; returns its description (None if nothing)."""
+        return self._replay(undo=False)
+
+    def _replay(self, undo: bool) -> str | None:
+        """Undo the newest done step, or redo the oldest undone one, in one transaction."""
+        query = ("SELECT id, description, changes FROM undo_log WHERE undone=0 ORDER BY id DESC LIMIT 1" if undo
+                 else "SELECT id, description, changes FROM undo_log WHERE undone=1 ORDER BY id ASC LIMIT 1")
         with self._write(None) as tx:
-            row = tx.conn.execute(
-                "SELECT id, description, changes FROM undo_log WHERE undone=1 ORDER BY id ASC LIMIT 1").fetchone()
+            row = tx.conn.execute(query).fetchone()
             if row is None:
                 return None
-            undo_mod.apply(tx.conn, undo_mod.loads(row["changes"]), reverse=False)
-            tx.conn.execute("UPDATE undo_log SET undone=0 WHERE id=?", (row["id"],))
+            undo_mod.apply(tx.conn, undo_mod.loads(row["changes"]), reverse=undo)
+            tx.conn.execute("UPDATE undo_log SET undone=? WHERE id=?", (int(undo), row["id"]))
             return str(row["description"])
 
     def can_undo(self) -> bool:

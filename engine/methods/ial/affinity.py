@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..base import TrainingLog
+from .fitting import fit_steps
 from .config import IalConfig
 from .data import PixelStem, downsample_labels
 
@@ -147,28 +148,17 @@ def train_affinity(net: AffinityNet, tokens: torch.Tensor, rgb_batches: Callable
                    seeds: torch.Tensor, grid: int, cfg: IalConfig, device: torch.device,
                    report: Callable[[float, str], None], seed: int) -> TrainingLog:
     """Fit ``net`` so affinities agree with the seed labels (N, S, S) on the map grid."""
-    log = TrainingLog()
-    gen = torch.Generator().manual_seed(seed)
     labels_all = downsample_labels(seeds, grid)
     usable = torch.nonzero((labels_all != IGNORE).flatten(1).sum(1) >= 2).flatten()
     if len(usable) == 0:
         raise ValueError("IAL: no image has confident pixels to train the affinity network on")
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.affinity_lr, weight_decay=1e-4)
-    net.train()
-    for step in range(cfg.affinity_steps):
+
+    def draw(gen):
         idx = usable[torch.randint(len(usable), (min(cfg.batch_size, len(usable)),), generator=gen)]
-        x = tokens[idx].to(device, torch.float32)
-        rgb = rgb_batches(idx)
-        y = labels_all[idx].to(device)
-        if torch.rand(1, generator=gen).item() < 0.5:
-            x, rgb, y = x.flip(-1), rgb.flip(-1), y.flip(-1)
+        return (tokens[idx].to(device, torch.float32), rgb_batches(idx), labels_all[idx].to(device)), ()
+
+    def loss_of(x, rgb, y):
         dist, _ = local_distances(net(x, rgb, grid), cfg.affinity_radius)
-        loss = affinity_loss(dist, y, cfg.affinity_radius)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        log.add(step, loss.item())
-        report((step + 1) / cfg.affinity_steps,
-               f"affinity step {step + 1}/{cfg.affinity_steps}, loss {loss.item():.4f}")
-    net.eval()
-    return log
+        return affinity_loss(dist, y, cfg.affinity_radius)
+
+    return fit_steps(net, cfg.affinity_steps, cfg.affinity_lr, draw, loss_of, report, "affinity", seed)

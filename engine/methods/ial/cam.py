@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ...backbone import Backbone
 from ...crf import PSA_CRF, crf_labels
 from ..base import TrainingLog
+from .fitting import fit_steps
 from .config import IalConfig
 from .data import PixelStem, scaled_batch
 
@@ -70,26 +71,17 @@ def train_classifier(classifier: CamClassifier, tokens: torch.Tensor, targets: t
     Random horizontal flips act as augmentation. ``rgb_batches(idx)`` gives the normalised images
     when the classifier has a pixel branch. ``report(frac, msg)`` is the progress / cancel hook.
     """
-    log = TrainingLog()
-    gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.Adam(classifier.parameters(), lr=cfg.cam_lr, weight_decay=1e-4)
-    classifier.train()
     n = tokens.shape[0]
-    for step in range(cfg.cam_steps):
+
+    def draw(gen):
         idx = torch.randint(n, (min(cfg.batch_size * 2, n),), generator=gen)
-        x = tokens[idx].to(device, torch.float32)
         rgb = rgb_batches(idx) if classifier.needs_rgb and rgb_batches is not None else None
-        if torch.rand(1, generator=gen).item() < 0.5:
-            x = x.flip(-1)
-            rgb = rgb.flip(-1) if rgb is not None else None
-        loss = F.binary_cross_entropy_with_logits(classifier(x, rgb), targets[idx].to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        log.add(step, loss.item())
-        report((step + 1) / cfg.cam_steps, f"CAM classifier step {step + 1}/{cfg.cam_steps}, loss {loss.item():.4f}")
-    classifier.eval()
-    return log
+        return (tokens[idx].to(device, torch.float32), rgb), (targets[idx].to(device),)
+
+    def loss_of(x, rgb, target):
+        return F.binary_cross_entropy_with_logits(classifier(x, rgb), target)
+
+    return fit_steps(classifier, cfg.cam_steps, cfg.cam_lr, draw, loss_of, report, "CAM classifier", cfg.seed)
 
 
 @torch.no_grad()

@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..base import TrainingLog
+from .fitting import fit_steps
 from .config import IalConfig
 from .data import PixelStem, downsample_labels
 
@@ -66,8 +67,6 @@ def train_unary(head: UnaryHead, tokens: torch.Tensor, rgb_batches: Callable[[to
                 seeds: torch.Tensor, grid: int, cfg: IalConfig, device: torch.device,
                 report: Callable[[float, str], None], seed: int) -> TrainingLog:
     """Fit ``head`` on stored tokens (N, C, h, w) and seed maps (N, S, S) uint8 for ``cfg.unary_steps``."""
-    log = TrainingLog()
-    gen = torch.Generator().manual_seed(seed)
     labels_all = downsample_labels(seeds, grid)
     usable = torch.nonzero((labels_all != IGNORE).flatten(1).any(1)).flatten()
     if len(usable) == 0:
@@ -75,24 +74,16 @@ def train_unary(head: UnaryHead, tokens: torch.Tensor, rgb_batches: Callable[[to
                          "lower confidence_threshold / vote_threshold or check the tags")
     n_labels = head.classify.out_channels
     weight = balance_weights(labels_all, n_labels).to(device) if cfg.unary_balanced else None
-    opt = torch.optim.Adam(head.parameters(), lr=cfg.unary_lr, weight_decay=1e-4)
-    head.train()
-    for step in range(cfg.unary_steps):
+
+    def draw(gen):
         idx = usable[torch.randint(len(usable), (min(cfg.batch_size, len(usable)),), generator=gen)]
-        x = tokens[idx].to(device, torch.float32)
-        y = labels_all[idx].to(device)
         rgb = rgb_batches(idx) if head.stem is not None else None
-        if torch.rand(1, generator=gen).item() < 0.5:  # flip inputs and labels together
-            x, y = x.flip(-1), y.flip(-1)
-            rgb = rgb.flip(-1) if rgb is not None else None
-        loss = unary_loss(head(x, grid, rgb), y, weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        log.add(step, loss.item())
-        report((step + 1) / cfg.unary_steps, f"unary step {step + 1}/{cfg.unary_steps}, loss {loss.item():.4f}")
-    head.eval()
-    return log
+        return (tokens[idx].to(device, torch.float32), labels_all[idx].to(device), rgb), ()
+
+    def loss_of(x, y, rgb):
+        return unary_loss(head(x, grid, rgb), y, weight)
+
+    return fit_steps(head, cfg.unary_steps, cfg.unary_lr, draw, loss_of, report, "unary", seed)
 
 
 def restrict_probs(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
