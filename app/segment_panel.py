@@ -97,11 +97,14 @@ class SegmentPanel(QWidget):
         self._class_names = {c.id: c.name for c in classes}
 
     def set_sources(self, sources: list[str]) -> None:
+        """The sources of the current image; the chosen filter stays even where this image has none of
+        it (an empty list), so paging through images filtered to e.g. "ial" never silently falls back
+        to showing every source."""
         current = self.source_combo.currentText()
         self.source_combo.blockSignals(True)
         self.source_combo.clear()
         self.source_combo.addItem(ALL_SOURCES)
-        for s in sorted(set(sources)):
+        for s in sorted(set(sources) | ({current} - {"", ALL_SOURCES})):
             self.source_combo.addItem(s)
         idx = self.source_combo.findText(current)
         self.source_combo.setCurrentIndex(max(idx, 0))

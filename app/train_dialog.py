@@ -192,6 +192,15 @@ class TrainDialog(QDialog):
         if self.request_id is not None:
             self.bridge.cancel(self.request_id)
 
+    def done(self, result: int) -> None:
+        """Closing the dialog cancels its job: the engine has one worker, and a training nobody can see
+        (or cancel: the status bar does not track it) would block image analysis until it ends."""
+        rid, self.request_id = self.request_id, None
+        if rid is not None:
+            self.router.forget(rid)  # the dialog may be deleted before the engine confirms
+            self.bridge.cancel(rid)
+        super().done(result)
+
     def _submit(self, fn, name: str, on_result) -> int:
         self.last_error = None
         self.progress.setValue(0)
@@ -199,14 +208,22 @@ class TrainDialog(QDialog):
         self.train_btn.setEnabled(False)
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
+        self._lock_form(True)
         rid = self.bridge.submit(fn, name=name)
         self.request_id = rid
         self.router.on(rid, result=on_result, error=lambda msg, _tb: self._fail(msg),
                        cancelled=self._on_cancelled)
         return rid
 
+    def _lock_form(self, busy: bool) -> None:
+        """While a job runs the method and its settings are fixed: switching the method mid-training
+        would pair one method's checkpoint with another method's predictor."""
+        self.method.setEnabled(not busy)
+        self.form_host.setEnabled(not busy)
+
     def _idle(self) -> None:
         self.request_id = None
+        self._lock_form(False)
         self.cancel_btn.setEnabled(False)
         self.train_btn.setEnabled(bool(self.methods))
         self.run_btn.setEnabled(self.checkpoint is not None)
