@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.backbone import BackboneSpec, load_backbone  # noqa: E402
-from engine.device import peak_memory_mb, pick_device, reset_peak_memory  # noqa: E402
+from engine.device import peak_memory_mb, pick_device, reset_peak_memory, synchronize  # noqa: E402
 from engine.methods.ial.affinity import affinities, train_affinity, transition  # noqa: E402
 from engine.methods.ial.affinity import random_walk  # noqa: E402
 from engine.methods.ial.cam import multiscale_cams  # noqa: E402
@@ -28,18 +28,14 @@ from engine.methods.ial.model import IalModel  # noqa: E402
 from engine.methods.ial.unary import train_unary  # noqa: E402
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
 
 def _timed(device: torch.device, fn, repeats: int = 1) -> float:
     fn()  # warm-up (cuDNN autotune, allocator)
-    _sync(device)
+    synchronize(device)
     t = time.perf_counter()
     for _ in range(repeats):
         fn()
-    _sync(device)
+    synchronize(device)
     return (time.perf_counter() - t) / repeats
 
 

@@ -17,14 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from engine.device import peak_memory_mb, pick_device, reset_peak_memory  # noqa: E402
+from engine.device import peak_memory_mb, pick_device, reset_peak_memory, synchronize  # noqa: E402
 from engine.methods.redo.config import RedoConfig  # noqa: E402
 from engine.methods.redo.trainer import RedoTrainer  # noqa: E402
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -54,12 +50,12 @@ def main(argv: list[str] | None = None) -> None:
                 for k in ("mask", "generators", "discriminator", "encoder")}
     for _ in range(args.warmup):
         trainer.step()
-    _sync(device)
+    synchronize(device)
     reset_peak_memory(device)
     t0 = time.perf_counter()
     for _ in range(args.steps):
         stats = trainer.step()
-    _sync(device)
+    synchronize(device)
     dt = time.perf_counter() - t0
     print(f"device={device} size={args.size} batch={args.batch} widths(M/G/D/E)="
           f"{cfg.nf_mask}/{cfg.nf_generator}/{cfg.nf_discriminator}/{cfg.nf_encoder}")

@@ -18,17 +18,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.device import peak_memory_mb, pick_device, reset_peak_memory  # noqa: E402
+from engine.device import peak_memory_mb, pick_device, reset_peak_memory, synchronize  # noqa: E402
 from engine.features import extract_features  # noqa: E402
 from engine.imageio import list_images, load_image  # noqa: E402
 from engine.pipeline import Analyzer, SpectralSettings  # noqa: E402
 
 DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco_val_subset" / "images"
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,24 +51,24 @@ def main(argv: list[str] | None = None) -> None:
     n = len(paths)
 
     reset_peak_memory(device)
-    _sync(device)
+    synchronize(device)
     t0 = time.perf_counter()
     feats = extract_features(analyzer.backbone, rgbs, args.max_side, args.batch_size)
-    _sync(device)
+    synchronize(device)
     t_feat = time.perf_counter() - t0
     mem_feat = peak_memory_mb(device)
 
     reset_peak_memory(device)
     t0 = time.perf_counter()
     spectra = analyzer._spectra(feats, device, None)
-    _sync(device)
+    synchronize(device)
     t_eig = time.perf_counter() - t0
     mem_eig = peak_memory_mb(device)
 
     t0 = time.perf_counter()
     for p, rgb, f, (vals, vecs, labels) in zip(paths, rgbs, feats, spectra):
         analyzer._finish(p, rgb, f, vals, vecs, labels, device)
-    _sync(device)
+    synchronize(device)
     t_rest = time.perf_counter() - t0
 
     nodes = [f.grid_hw[0] * f.grid_hw[1] for f in feats]

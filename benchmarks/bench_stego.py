@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.backbone import load_backbone  # noqa: E402
-from engine.device import peak_memory_mb, pick_device, reset_peak_memory  # noqa: E402
+from engine.device import peak_memory_mb, pick_device, reset_peak_memory, synchronize  # noqa: E402
 from engine.imageio import list_images, load_image  # noqa: E402
 from engine.jobs import run_sync  # noqa: E402
 from engine.methods.base import TrainingImage, TrainingSet  # noqa: E402
@@ -32,10 +32,6 @@ from engine.methods.stego.train import train_on_features  # noqa: E402
 
 DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco_val_subset" / "images"
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,10 +58,10 @@ def main(argv: list[str] | None = None) -> None:
           f"resolution {args.resolution}  batch {args.batch}  threads {torch.get_num_threads()}")
 
     reset_peak_memory(device)
-    _sync(device)
+    synchronize(device)
     t0 = time.perf_counter()
     data = build_crop_features(dataset, backbone, cfg)
-    _sync(device)
+    synchronize(device)
     dt = time.perf_counter() - t0
     grid = tuple(data.feats.shape[-2:])
     print(f"features: {len(data)} crops in {dt:.2f}s = {len(data) / dt:.1f} crops/s (incl. image decode), "
@@ -75,10 +71,10 @@ def main(argv: list[str] | None = None) -> None:
         warm = replace(cfg, steps=3)
         run_sync(lambda ctx: train_on_features(data, warm, ctx, Path(tmp)), device=device)
         reset_peak_memory(device)
-        _sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         ckpt = run_sync(lambda ctx: train_on_features(data, cfg, ctx, Path(tmp)), device=device)
-        _sync(device)
+        synchronize(device)
         dt = time.perf_counter() - t0
         print(f"training: {cfg.steps} steps in {dt:.2f}s = {cfg.steps / dt:.2f} steps/s "
               f"({cfg.steps * args.batch / dt:.0f} crops/s), peak {peak_memory_mb(device):.0f} MiB")
@@ -87,11 +83,11 @@ def main(argv: list[str] | None = None) -> None:
         for crf in (False, True):
             predictor = load_predictor(ckpt, device, crf=crf, backbone=backbone)
             predictor.segment(rgbs[0])  # warm-up
-            _sync(device)
+            synchronize(device)
             t0 = time.perf_counter()
             for rgb in rgbs:
                 predictor.predict(rgb)
-            _sync(device)
+            synchronize(device)
             dt = time.perf_counter() - t0
             print(f"predict (crf {'on' if crf else 'off'}, res {cfg.predict_resolution}, flip TTA): "
                   f"{len(rgbs) / dt:.2f} images/s")
