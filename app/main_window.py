@@ -967,7 +967,7 @@ class MainWindow(QMainWindow):
             return None
         from .train_dialog import TrainDialog
 
-        dlg = TrainDialog(self.bridge, self.store, self.paths.models, self.resolve, self, methods=methods)
+        dlg = TrainDialog(self.bridge, self.store, self.paths.models, self, methods=methods)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.proposalsUpdated.connect(lambda _m: self.refresh_segments())
         dlg.open()

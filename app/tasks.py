@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from engine.backbone import BackboneLoadError
+from engine.curation import PredictDone, PredictionItem, predict_into_store
 from engine.imageio import ImageLoadError
 from engine.jobs import JobContext
 
@@ -45,14 +46,6 @@ class BatchDone:
     failures: tuple[tuple[int, str], ...]  # (image id, reason)
     n_clusters: int
     seconds: float
-
-
-@dataclass(frozen=True)
-class PredictDone:
-    method: str
-    n_images: int
-    n_proposals: int
-    failures: tuple[tuple[int, str], ...]
 
 
 # -- analysis ------------------------------------------------------------------------------------------
@@ -218,26 +211,9 @@ def run_training(ctx: JobContext, *, info, training_set, config, workdir: Path) 
     return Path(info.train(training_set, config, ctx, workdir))
 
 
-def run_prediction(ctx: JobContext, *, info, checkpoint: Path, store,
-                   items: list[tuple[int, Path, tuple[str, ...]]]) -> PredictDone:
+def run_prediction(ctx: JobContext, *, info, checkpoint: Path, store, items: list[PredictionItem]) -> PredictDone:
     """Apply a trained predictor to images and store its proposals (source = method name)."""
-    from engine.imageio import load_image
-
-    ctx.progress(0.0, f"Loading {info.title} checkpoint")
-    predictor = info.load_predictor(checkpoint, ctx.device)
-    n_props = 0
-    failures: list[tuple[int, str]] = []
-    for i, (image_id, path, tags) in enumerate(items):
-        try:
-            rgb = load_image(path)
-        except ImageLoadError as exc:
-            failures.append((image_id, exc.reason))
-            continue
-        props = [p for p in predictor.predict(rgb, tags)]
-        store.replace_proposals(image_id, info.name, props)
-        n_props += len(props)
-        ctx.progress((i + 1) / max(len(items), 1), f"{info.title}: {i + 1}/{len(items)} images")
-    return PredictDone(info.name, len(items), n_props, tuple(failures))
+    return predict_into_store(ctx, info, checkpoint, store, items)
 
 
 @dataclass(frozen=True)

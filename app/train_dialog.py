@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFormLayout, QHBox
                                QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from engine.configs import build_config, config_fields
-from engine.methods.base import TrainingImage, TrainingSet, trainable_methods
+from engine import curation
+from engine.methods.base import TrainingSet, trainable_methods
 
 from .bridge import EngineBridge, RequestRouter
 from .tasks import run_prediction, run_training
@@ -35,7 +36,7 @@ class TrainDialog(QDialog):
     proposalsUpdated = Signal(str)  # method name, after "Run on dataset" stored proposals
     trained = Signal(str, object)  # method name, checkpoint path
 
-    def __init__(self, bridge: EngineBridge, store, models_dir: Path, resolve_path, parent: QWidget | None = None,
+    def __init__(self, bridge: EngineBridge, store, models_dir: Path, parent: QWidget | None = None,
                  methods: dict | None = None):
         super().__init__(parent)
         self.setWindowTitle("Train a method")
@@ -43,7 +44,6 @@ class TrainDialog(QDialog):
         self.setMinimumWidth(480)
         self.resize(540, 620)
         self.bridge, self.store, self.models_dir = bridge, store, Path(models_dir)
-        self.resolve_path = resolve_path  # ImageRecord -> Path
         self.router = RequestRouter(bridge, self)
         self.methods = methods if methods is not None else trainable_methods()
         self.method = QComboBox()
@@ -151,10 +151,7 @@ class TrainDialog(QDialog):
     # -- jobs ----------------------------------------------------------------------------------------
 
     def training_set(self) -> TrainingSet:
-        names = {c.id: c.name for c in self.store.classes()}
-        images = [TrainingImage(self.resolve_path(r), tuple(names[t] for t in self.store.image_tags(r.id) if t in names))
-                  for r in self.store.images() if not r.error and str(getattr(r.status, "value", r.status)) != "rejected"]
-        return TrainingSet(images, tuple(c.name for c in self.store.classes()))
+        return curation.training_set(self.store)
 
     def start_training(self) -> int | None:
         info = self.current_info()
@@ -178,9 +175,7 @@ class TrainDialog(QDialog):
         info = self.current_info()
         if info is None or self.checkpoint is None:
             return self._fail("Train the method (or pick a checkpoint) first.")
-        names = {c.id: c.name for c in self.store.classes()}
-        items = [(r.id, self.resolve_path(r), tuple(names[t] for t in self.store.image_tags(r.id) if t in names))
-                 for r in self.store.images() if not r.error]
+        items = curation.prediction_items(self.store)
         fn = partial(run_prediction, info=info, checkpoint=self.checkpoint, store=self.store, items=items)
         return self._submit(fn, f"predict {info.name}", self._on_predicted)
 

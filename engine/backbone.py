@@ -115,7 +115,7 @@ class Backbone:
 
     def normalise(self, rgb: np.ndarray) -> torch.Tensor:
         """uint8 (H, W, 3) → normalised float (3, H', W') cropped to the patch multiple."""
-        t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
+        t = torch.from_numpy(np.require(rgb, np.uint8, ["C_CONTIGUOUS", "WRITEABLE"])).permute(2, 0, 1).float().div_(255.0)
         mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
         std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
         return self.crop_to_patch_multiple((t - mean) / std)

@@ -27,8 +27,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .imageio import ImageLoadError, list_images
-from .project import ProjectPaths, project_paths
+from .imageio import list_images
+from .project import project_paths
 
 log = logging.getLogger("maskcurator")
 
@@ -99,11 +99,6 @@ def _store_proposals(store, image_id: int, proposals: Sequence) -> int:
     return sum(len(v) for v in by_source.values())
 
 
-def _resolve(store, paths: ProjectPaths, record) -> Path:
-    p = Path(record.path)
-    return p if p.is_absolute() else paths.folder / p
-
-
 # -- commands --------------------------------------------------------------------------------------
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -118,7 +113,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         for r in bad:
             print(f"skipped {r.path}: {r.error}", file=sys.stderr)
         cache = AnalysisStore(paths.analysis_cache)
-        files = [_resolve(store, paths, r) for r in records]
+        files = [Path(r.path) for r in records]  # the store gives absolute paths
 
         def job(ctx):
             analyzer = Analyzer(settings, ctx.device, cache_dir=paths.feature_cache)
@@ -195,15 +190,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _training_set(store, paths: ProjectPaths):
-    from .methods.base import TrainingImage, TrainingSet
-
-    names = {c.id: c.name for c in store.classes()}
-    images = [TrainingImage(_resolve(store, paths, r), tuple(names[t] for t in store.image_tags(r.id) if t in names))
-              for r in store.images() if not r.error]
-    return TrainingSet(images, tuple(c.name for c in store.classes()))
-
-
 def _method(name: str):
     from .methods.base import trainable_methods
 
@@ -223,7 +209,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     store, paths = _open_project(args.folder)
     try:
-        dataset = _training_set(store, paths)
+        from .curation import training_set
+
+        dataset = training_set(store)
+        if not dataset.images:
+            raise CliError("no readable, non-rejected images to train on")
         workdir = Path(args.workdir) if args.workdir else paths.models / info.name
         workdir.mkdir(parents=True, exist_ok=True)
         kwargs = {}
@@ -252,36 +242,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"checkpoint: {ckpt}")
         store.set_setting(f"checkpoint.{info.name}", str(ckpt))
         if args.predict:
-            _predict(store, paths, info, Path(ckpt), args.device, args.quiet)
+            _predict(store, info, Path(ckpt), args.device, args.quiet)
     finally:
         store.close()
     return 0
 
 
-def _predict(store, paths: ProjectPaths, info, checkpoint: Path, device: str, quiet: bool) -> None:
-    from .imageio import load_image
+def _predict(store, info, checkpoint: Path, device: str, quiet: bool) -> None:
+    from .curation import predict_into_store, prediction_items
 
-    names = {c.id: c.name for c in store.classes()}
-    records = [r for r in store.images() if not r.error]
-
-    def job(ctx):
-        predictor = info.load_predictor(checkpoint, ctx.device)
-        n = 0
-        for i, r in enumerate(records):
-            try:
-                rgb = load_image(_resolve(store, paths, r))
-            except ImageLoadError as exc:
-                ctx.message(str(exc))
-                continue
-            tags = tuple(names[t] for t in store.image_tags(r.id) if t in names)
-            props = predictor.predict(rgb, tags)
-            store.replace_proposals(r.id, info.name, props)
-            n += len(props)
-            ctx.progress((i + 1) / len(records), f"{i + 1}/{len(records)} images")
-        return n
-
-    n = _run(job, device, f"predict {info.name}", quiet)
-    print(f"stored {n} {info.name} proposals on {len(records)} images")
+    items = prediction_items(store)
+    done = _run(lambda ctx: predict_into_store(ctx, info, checkpoint, store, items), device,
+                f"predict {info.name}", quiet)
+    for image_id, reason in done.failures:
+        print(f"skipped image {image_id}: {reason}", file=sys.stderr)
+    print(f"stored {done.n_proposals} {info.name} proposals on {done.n_images} images")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -291,7 +266,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         ckpt = args.checkpoint or store.get_setting(f"checkpoint.{info.name}")
         if not ckpt:
             raise CliError(f"no checkpoint given and none trained yet for {info.name}")
-        _predict(store, paths, info, Path(ckpt), args.device, args.quiet)
+        _predict(store, info, Path(ckpt), args.device, args.quiet)
     finally:
         store.close()
     return 0
