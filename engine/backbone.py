@@ -13,6 +13,7 @@ the keys out of the fused qkv projection.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from .fileio import describe_load_error, torch_load_weights
 
 #: User-facing names (the ones DINO's torch.hub and the DSM/STEGO papers use) → timm model names.
 HUB_MODELS: dict[str, str] = {
@@ -209,9 +212,12 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
             obj = load_file(str(path))
         else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            # DINO's main_dino.py saves its argparse.Namespace under "args": trusted for this call
+            # only, and nothing else beyond plain weights.
+            obj = torch_load_weights(path, allowed_globals=(argparse.Namespace,))
     except Exception as exc:
-        raise BackboneLoadError(f"{path.name} is not a readable PyTorch/safetensors checkpoint: {exc}") from exc
+        raise BackboneLoadError(f"{path.name} is not a readable PyTorch/safetensors checkpoint "
+                                f"({describe_load_error(exc)})") from None
     if not isinstance(obj, dict):
         raise BackboneLoadError(f"{path.name} does not contain a state dict (found {type(obj).__name__})")
     for wrapper in ("teacher", "model", "state_dict", "student"):

@@ -10,9 +10,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import IO, Any, Callable, Sequence
 
 _REASONS = {
     errno.ENOSPC: "the disk is full",
@@ -81,22 +82,76 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _unsafe_load_reason(exc: Exception) -> str:
+    """torch's weights-only refusal, reduced to what the file holds.
+
+    torch's own message advises re-running with ``weights_only=False``; for a file of unknown origin
+    that advice means "run whatever code it contains", so it is never passed on to the user.
+    """
+    text = str(exc)
+    m = re.search(r"GLOBAL ([\w.]+)", text)
+    if m:
+        return f"it contains Python objects that are not weights ({m.group(1)})"
+    m = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
+    detail = m.group(1) if m else "it contains Python objects that are not weights"
+    detail = re.split(r"\.\s*(Please use|Check the documentation|To load|Re-running)", detail)[0]
+    return detail.strip()
+
+
+def _is_weights_only_refusal(exc: Exception) -> bool:
+    import pickle
+
+    text = str(exc)
+    return isinstance(exc, pickle.UnpicklingError) and ("Weights only load failed" in text
+                                                       or "WeightsUnpickler" in text)
+
+
+def torch_load_weights(path: str | Path, allowed_globals: Sequence[type] = ()) -> Any:
+    """``torch.load(path, weights_only=True)`` on CPU trusting exactly ``allowed_globals`` in addition.
+
+    The allowance is scoped to this call (``torch.serialization.safe_globals``), never added
+    process-wide. Raises :class:`UnsafeCheckpointError` when the file needs anything else (arbitrary
+    pickled objects are never executed); other exceptions (truncated/corrupt files) propagate.
+    """
+    import torch
+
+    try:
+        if allowed_globals:
+            with torch.serialization.safe_globals(list(allowed_globals)):
+                return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        if _is_weights_only_refusal(exc):
+            raise UnsafeCheckpointError(_unsafe_load_reason(exc)) from None
+        raise
+
+
+class UnsafeCheckpointError(Exception):
+    """A checkpoint that holds pickled Python objects other than weights; the message says which."""
+
+
+def describe_load_error(exc: Exception) -> str:
+    """One line for a failed checkpoint read, without torch's advice to disable ``weights_only``."""
+    if isinstance(exc, UnsafeCheckpointError):
+        return (f"{exc}; MaskCurator only reads plain weights and never runs code stored in a "
+                "checkpoint. Save the weights alone (a state dict of tensors) and load that file")
+    text = str(exc).split("\n")[0]
+    return f"corrupt, truncated or not a PyTorch file: {type(exc).__name__}: {text}"
+
+
 def read_checkpoint(path: str | Path, title: str, error: type[Exception] = ValueError) -> dict:
     """``torch.load(weights_only=True)`` of a dict checkpoint, with one clear message per failure.
 
     ``title`` names the method ("STEGO"); ``error`` is the method's checkpoint error type. Callers
     then check their own format/version keys.
     """
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise error(f"{title} checkpoint not found: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch_load_weights(path)
     except Exception as exc:
-        raise error(f"{path.name} is not a readable {title} checkpoint (corrupt, truncated or not a PyTorch "
-                    f"file): {type(exc).__name__}: {exc}") from exc
+        raise error(f"{path.name} is not a readable {title} checkpoint ({describe_load_error(exc)})") from None
     if not isinstance(obj, dict):
         raise error(f"{path.name} is not a {title} checkpoint (it holds a {type(obj).__name__})")
     return obj

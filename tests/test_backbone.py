@@ -61,6 +61,56 @@ def test_checkpoint_layouts_reproduce_outputs(tmp_path, reference, layout):
     torch.testing.assert_close(out.tokens, ref.tokens)
 
 
+def test_full_dino_training_checkpoint_as_main_dino_writes_it(tmp_path, reference):
+    """main_dino.py: student (DDP: module.backbone.*), teacher (backbone.*), optimizer, epoch, args
+    (an argparse.Namespace), dino_loss. The teacher is the one DINO evaluates and we load."""
+    import argparse
+
+    bb, x, ref = reference
+    sd = bb.model.state_dict()
+    head = {"head.mlp.0.weight": torch.randn(8, 192), "head.last_layer.weight_g": torch.ones(16, 1),
+            "head.last_layer.weight_v": torch.randn(16, 8)}
+    teacher = {**{f"backbone.{k}": v for k, v in sd.items()}, **head}
+    student = {f"module.{k}": (v + 0.5 if k.startswith("backbone.") else v) for k, v in teacher.items()}
+    args = argparse.Namespace(arch="vit_tiny", patch_size=16, out_dim=16, norm_last_layer=True,
+                              global_crops_scale=(0.4, 1.0), lr=0.0005, data_path="/data/train",
+                              use_fp16=True, dist_url="env://", gpu=0, rank=0, world_size=1, seed=0)
+    optimizer = {"state": {0: {"step": torch.tensor(10.0), "exp_avg": torch.zeros(3)}},
+                 "param_groups": [{"lr": 1e-4, "betas": (0.9, 0.999), "weight_decay": 0.04, "params": [0]}]}
+    path = tmp_path / "checkpoint.pth"
+    torch.save({"student": student, "teacher": teacher, "optimizer": optimizer, "epoch": 100, "args": args,
+                "dino_loss": {"center": torch.zeros(1, 16)}, "fp16_scaler": {"scale": 65536.0}}, path)
+    loaded = load_backbone(BackboneSpec(checkpoint=str(path)))
+    torch.testing.assert_close(loaded(x).tokens, ref.tokens)
+
+
+class _RunsCode:
+    """Pickles as a call to os.mkdir: what a malicious checkpoint would do on load."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.target,))
+
+
+def test_malicious_checkpoint_is_refused_without_suggesting_weights_only_false(tmp_path):
+    from engine.fileio import read_checkpoint
+
+    marker = tmp_path / "code_ran"
+    path = tmp_path / "evil.pth"
+    torch.save({"teacher": {"patch_embed.proj.weight": torch.zeros(1)}, "payload": _RunsCode(marker)}, path)
+    with pytest.raises(BackboneLoadError) as err:
+        load_backbone(BackboneSpec(checkpoint=str(path)))
+    for message in (str(err.value), str(pytest.raises(ValueError, read_checkpoint, path, "STEGO").value)):
+        assert "not a readable" in message and "mkdir" in message
+        assert "weights_only" not in message and "safe_globals" not in message
+        assert "trust" not in message.lower()
+    assert not marker.exists()
+
+
 def test_dinov2_style_checkpoint_with_layer_scale_and_registers(tmp_path):
     from timm.models.vision_transformer import VisionTransformer
 
