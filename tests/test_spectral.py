@@ -102,8 +102,8 @@ def test_knn_colour_affinity_links_only_same_colours():
     assert sp.issparse(a) and a.shape == (64, 64)
     dense = a.toarray()
     np.testing.assert_array_equal(dense, dense.T)
-    assert np.all(np.diag(dense) == 0)
-    assert (dense > 0).sum(1).min() >= 6
+    assert np.all(np.diag(dense) == 2)  # DSM: every pixel is its own first neighbour, (i,i) added twice
+    assert (dense > 0).sum(1).min() >= 6  # self + 5 others, at least
     left = (np.arange(64) % 8) < 4
     assert dense[np.ix_(left, ~left)].sum() == 0  # no edge crosses the colour boundary
     # Colour graph alone (constant features) → the Fiedler vector splits the two colours.
@@ -112,6 +112,36 @@ def test_knn_colour_affinity_links_only_same_colours():
     _, vecs = laplacian_eigs(w, 2)
     side = vecs[1].numpy() > 0
     assert side[left].all() != side[~left].any() and (side == left).all() or (side == ~left).all()
+
+
+def test_knn_affinity_matches_dsm_reference_on_hand_computed_example():
+    """DSM extract_utils.knn_affinity on a 1x4 image [black, black, white, white], two passes.
+
+    Features per pass: [r, g, b, d·x, d·y], r,g,b = RGB/255, x = linspace(0, 1, 4) = 0, 1/3, 2/3, 1.
+    Pass 1 (k=2, d=1): neighbours incl. self 0→{0,1} 1→{1,0} 2→{2,3} 3→{3,2}.
+    Pass 2 (k=3, d=0.1): colour dominates, position breaks ties: 0→{0,1,2} 1→{1,0,2} 2→{2,3,1} 3→{3,2,1}.
+    W = Σ_passes (E + Eᵀ), E[i, j] = 1 when j is a neighbour of i (duplicates add up).
+    """
+    rgb = np.array([[[0, 0, 0], [0, 0, 0], [255, 255, 255], [255, 255, 255]]], np.uint8)
+    expected = np.array([[4, 4, 1, 0],
+                         [4, 4, 2, 1],
+                         [1, 2, 4, 4],
+                         [0, 1, 4, 4]], np.float64)
+    np.testing.assert_array_equal(knn_color_affinity(rgb, passes=((2, 1.0), (3, 0.1))).toarray(), expected)
+    from engine.methods.spectral.affinity import dsm_knn_affinity
+
+    np.testing.assert_array_equal(dsm_knn_affinity(rgb / 255.0, [2, 3], [1.0, 0.1]).toarray(), expected)
+
+
+def test_knn_affinity_positions_are_linspace_over_columns_and_rows():
+    """x runs along columns (np.tile), y along rows (np.repeat), both linspace(0, 1): on a 2x3 grid a
+    column step is 0.5 and a row step 1.0, so with one colour the nearest other cell is horizontal."""
+    from engine.methods.spectral.affinity import dsm_knn_affinity
+
+    w = dsm_knn_affinity(np.zeros((2, 3, 3)), [2], [1.0]).toarray()
+    directed = w - np.diag(np.diag(w)) / 2  # (E + Eᵀ) off the diagonal; E holds self + 1 neighbour
+    assert directed[0, 1] >= 1 and directed[0, 3] == 0  # cell (0,0) → (0,1), not (1,0)
+    assert directed[2, 1] >= 1 and directed[2, 5] == 0
 
 
 def test_knn_colour_affinity_prefers_nearby_cells_with_position_weight():

@@ -2,10 +2,8 @@
 
 * Feature affinity ``W_feat = relu(f fᵀ)`` on L2-normalised ViT keys: patches of the same object have
   positively correlated keys; negative correlations carry no grouping information, so they are cut.
-* KNN colour affinity (KNN matting, Chen et al.): each cell is linked to its nearest neighbours in a
-  colour + position space, which snaps segment borders to colour edges. We use the HSV cone
-  (s·cos h, s·sin h, v) so the unstable hue of grey pixels does not matter, plus weighted (x, y) in
-  [0, 1]. Two passes as in DSM: many spatially local neighbours, then few long-range colour ones.
+* KNN colour affinity: DSM's ``knn_affinity`` (``extract/extract_utils.py``, itself pymatting's KNN
+  matting graph) reproduced exactly — see :func:`dsm_knn_affinity`.
 
 The dense graph is built batched in torch (GPU when present); the KNN search is a KD-tree on CPU (5-D,
 at most a few thousand points: milliseconds) and its sparse result is scattered onto the device.
@@ -20,7 +18,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-#: DSM's two KNN passes: (neighbours, xy weight). Scaled by ``knn_neighbors / 10`` in the pipeline.
+#: DSM's two KNN passes ``zip(n_neighbors=[20, 10], distance_weights=[2.0, 0.1])``: (k, xy weight).
 DEFAULT_KNN_PASSES: tuple[tuple[int, float], ...] = ((20, 2.0), (10, 0.1))
 
 
@@ -31,7 +29,10 @@ def feature_affinity(keys: torch.Tensor) -> torch.Tensor:
 
 
 def hsv_xy_features(rgb: np.ndarray, xy_weight: float) -> np.ndarray:
-    """(h, w, 3) uint8 → (h·w, 5) float32 [s·cos h, s·sin h, v, wx·x, wx·y], x/y in [0, 1]."""
+    """(h, w, 3) uint8 → (h·w, 5) float32 [s·cos h, s·sin h, v, wx·x, wx·y], x/y in [0, 1].
+
+    Used by the matting graph's neighbour contrast (hue of grey pixels does not matter in the HSV cone).
+    """
     import cv2
 
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
@@ -47,36 +48,54 @@ def hsv_xy_features(rgb: np.ndarray, xy_weight: float) -> np.ndarray:
                     axis=1).astype(np.float32)
 
 
-def knn_color_affinity(rgb: np.ndarray,
-                       passes: Sequence[tuple[int, float]] = DEFAULT_KNN_PASSES) -> sp.csr_matrix:
-    """Symmetric binary KNN affinity (N, N), N = h·w, from per-cell colours ``rgb`` (h, w, 3) uint8.
+def dsm_knn_affinity(image: np.ndarray, n_neighbors: Sequence[int] = (20, 10),
+                     distance_weights: Sequence[float] = (2.0, 0.1)) -> sp.csr_matrix:
+    """DSM's ``knn_affinity(image, n_neighbors, distance_weights)``, value for value.
 
-    Edge i–j exists when j is among i's k nearest neighbours (or vice versa) in any pass; no self loops.
+    ``image`` (h, w, 3) float, as DSM passes it (RGB / 255). Per pass, every pixel gets the features
+    ``[r, g, b, d·x, d·y]`` (float32, x = ``linspace(0, 1, w)`` per column, y = ``linspace(0, 1, h)``
+    per row) and its ``k`` exact nearest neighbours *including itself*; the edges (i, j) and (j, i)
+    of all passes are summed into one sparse matrix (duplicates add up). So W is symmetric with
+    ``W_ii = 2·passes`` and ``W_ij`` counting how often j was a neighbour of i or i of j.
+    ``k`` is capped at the number of pixels (DSM's images are always larger).
     """
     from scipy.spatial import cKDTree
 
-    h, w = rgb.shape[:2]
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (h, w, 3) image, got {image.shape}")
+    h, w = image.shape[:2]
     n = h * w
-    rows, cols = [], []
-    for k, xy_weight in passes:
-        k = min(int(k), n - 1)
+    r, g, b = image.reshape(-1, 3).T
+    x = np.tile(np.linspace(0, 1, w), h)
+    y = np.repeat(np.linspace(0, 1, h), w)
+    i, j = [], []
+    for k, distance_weight in zip(n_neighbors, distance_weights):
+        k = min(int(k), n)
         if k < 1:
             continue
-        feats = hsv_xy_features(rgb, xy_weight)
-        _, idx = cKDTree(feats).query(feats, k=k + 1)
-        idx = idx.reshape(n, k + 1)
-        src = np.repeat(np.arange(n), k + 1)
-        dst = idx.ravel()
-        keep = src != dst  # drop the point itself (and duplicates of it at distance 0 stay as edges)
-        rows.append(src[keep])
-        cols.append(dst[keep])
-    if not rows:
-        return sp.csr_matrix((n, n), dtype=np.float32)
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    a = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(n, n))
-    a = a.maximum(a.T).tocsr()
-    a.data[:] = 1.0
-    return a
+        f = np.stack([r, g, b, distance_weight * x, distance_weight * y], axis=1,
+                     out=np.zeros((n, 5), dtype=np.float32))
+        _, neighbors = cKDTree(f).query(f, k=k)
+        i.append(np.repeat(np.arange(n), k))
+        j.append(np.asarray(neighbors).reshape(n, k).ravel())
+    if not i:
+        return sp.csr_matrix((n, n), dtype=np.float64)
+    ij = np.concatenate(i + j)
+    ji = np.concatenate(j + i)
+    return sp.csr_matrix((np.ones(len(ij)), (ij, ji)), (n, n))
+
+
+def knn_color_affinity(rgb: np.ndarray,
+                       passes: Sequence[tuple[int, float]] = DEFAULT_KNN_PASSES) -> sp.csr_matrix:
+    """DSM's KNN colour graph (N, N), N = h·w, of per-cell colours ``rgb`` (h, w, 3) uint8.
+
+    The image is scaled to [0, 1] as DSM's ``extract_eigs`` does (``np.array(image_lr) / 255.``) and
+    handed to :func:`dsm_knn_affinity`; ``passes`` are (k, xy weight) pairs.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected uint8 (h, w, 3) colours, got {rgb.dtype} {rgb.shape}")
+    return dsm_knn_affinity(rgb / 255.0, [k for k, _ in passes], [wxy for _, wxy in passes])
 
 
 def sparse_to_dense(a: sp.spmatrix, device: torch.device | str) -> torch.Tensor:
