@@ -14,7 +14,9 @@ the keys out of the fused qkv projection.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .fileio import describe_load_error, torch_load_weights
 
@@ -70,10 +73,10 @@ class BackboneSpec:
         if self.checkpoint:
             p = Path(self.checkpoint)
             st = p.stat()
-            return f"file:{p.resolve()}:{st.st_size}:{int(st.st_mtime)}"
+            return f"file:{p.resolve()}:{st.st_size}:{int(st.st_mtime)}|{POS_EMBED_RULE}"
         if self.name in RANDOM_MODELS:
-            return f"{self.name}:seed{self.seed}"
-        return self.name
+            return f"{self.name}:seed{self.seed}|{POS_EMBED_RULE}"
+        return f"{self.name}|{POS_EMBED_RULE}"
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,67 @@ def available_backbones() -> list[str]:
     return list(HUB_MODELS) + list(RANDOM_MODELS)
 
 
+# ----------------------------------------------------------------------------------------------
+# Position embeddings at non-native sizes, as DINO and DINOv2 resample them
+
+
+#: Names the resampling rule inside cache keys, so features computed under another rule are not reused.
+POS_EMBED_RULE = "dino-bicubic-offset0.1"
+
+
+def official_patch_pos_embed(patch_pos: torch.Tensor, grid_hw: tuple[int, int],
+                             offset: float = 0.1, antialias: bool = False) -> torch.Tensor:
+    """Patch position embeddings (1, M·M, C) resampled to ``grid_hw`` = (h0, w0) the way DINO's and
+    DINOv2's ``interpolate_pos_encoding`` do it: bicubic with ``scale_factor = ((h0 + 0.1) / M,
+    (w0 + 0.1) / M)`` (not an output size: the scale factor, not in/out, sets the sampling grid),
+    ``align_corners=False``, no antialiasing (DINOv2's ``interpolate_antialias`` defaults to False;
+    DINO has none), computed in float32. At the native square grid the embeddings are returned as
+    they are (``npatch == N and w == h``). timm's ``resample_abs_pos_embed`` instead interpolates to
+    a size with ``antialias=True``, which gives different embeddings whenever the grid changes.
+    """
+    n, c = patch_pos.shape[1], patch_pos.shape[2]
+    m = int(math.sqrt(n))
+    if m * m != n:
+        raise ValueError(f"position embedding of {n} tokens is not a square grid")
+    h0, w0 = int(grid_hw[0]), int(grid_hw[1])
+    if h0 * w0 == n and h0 == w0:
+        return patch_pos
+    grid = patch_pos.float().reshape(1, m, m, c).permute(0, 3, 1, 2)
+    out = F.interpolate(grid, scale_factor=(float(h0 + offset) / m, float(w0 + offset) / m), mode="bicubic",
+                        align_corners=False, antialias=antialias)
+    if tuple(out.shape[-2:]) != (h0, w0):  # DINO asserts the same
+        raise RuntimeError(f"position embedding resampled to {tuple(out.shape[-2:])}, expected {(h0, w0)}")
+    return out.permute(0, 2, 3, 1).reshape(1, h0 * w0, c).to(patch_pos.dtype)
+
+
+def _official_pos_embed(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Replacement for timm's ``VisionTransformer._pos_embed`` (x: (B, H, W, C) patch grid) that
+    resamples with :func:`official_patch_pos_embed`; token layout as timm's (prefix tokens first)."""
+    b, h, w, c = x.shape
+    x = x.reshape(b, h * w, c)
+    prefix = [model.cls_token.expand(b, -1, -1)] if model.cls_token is not None else []
+    if model.reg_token is not None:
+        prefix.append(model.reg_token.expand(b, -1, -1))
+    if model.pos_embed is None:
+        return model.pos_drop(torch.cat(prefix + [x], dim=1))
+    n_pos_prefix = 0 if model.no_embed_class else model.num_prefix_tokens
+    pos = model.pos_embed
+    pos = torch.cat([pos[:, :n_pos_prefix], official_patch_pos_embed(pos[:, n_pos_prefix:], (h, w))], dim=1)
+    if model.no_embed_class:  # DINOv2 with registers: class position folded into the class token
+        x = torch.cat(prefix + [x + pos], dim=1)
+    else:
+        x = torch.cat(prefix + [x], dim=1) + pos
+    return model.pos_drop(x)
+
+
+def use_official_pos_embed(model: torch.nn.Module) -> torch.nn.Module:
+    """Make a dynamic-size timm ViT resample position embeddings as DINO / DINOv2 do (in place)."""
+    if not getattr(model, "dynamic_img_size", False):
+        raise ValueError("the ViT must be built with dynamic_img_size=True")
+    model._pos_embed = functools.partial(_official_pos_embed, model)
+    return model
+
+
 def load_backbone(spec: BackboneSpec, device: torch.device | str = "cpu") -> Backbone:
     """Build the backbone ``spec`` names. Raises :class:`BackboneLoadError` with a clear reason."""
     device = torch.device(device)
@@ -173,7 +237,8 @@ def load_backbone(spec: BackboneSpec, device: torch.device | str = "cpu") -> Bac
         known = ", ".join(available_backbones())
         raise BackboneLoadError(f"Unknown backbone {spec.name!r}. Known names: {known}; "
                                 "or give a local checkpoint file.")
-    return Backbone(model, spec, device)
+    # Every model here is DINO / DINOv2 (or a random stand-in for one): resample like the originals.
+    return Backbone(use_official_pos_embed(model), spec, device)
 
 
 def _model_from_hub(name: str) -> torch.nn.Module:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -111,6 +113,76 @@ def test_malicious_checkpoint_is_refused_without_suggesting_weights_only_false(t
     assert not marker.exists()
 
 
+def _dino_interpolate_pos_encoding(pos_embed, patch_size, x, w, h):
+    """facebookresearch/dino vision_transformer.py ``interpolate_pos_encoding``, transcribed
+    (``B, nc, w, h = x.shape`` in prepare_tokens: "w" is the height)."""
+    npatch = x.shape[1] - 1
+    N = pos_embed.shape[1] - 1
+    if npatch == N and w == h:
+        return pos_embed
+    class_pos_embed = pos_embed[:, 0]
+    patch_pos_embed = pos_embed[:, 1:]
+    dim = x.shape[-1]
+    w0 = w // patch_size
+    h0 = h // patch_size
+    w0, h0 = w0 + 0.1, h0 + 0.1
+    patch_pos_embed = torch.nn.functional.interpolate(
+        patch_pos_embed.reshape(1, int(math.sqrt(N)), int(math.sqrt(N)), dim).permute(0, 3, 1, 2),
+        scale_factor=(w0 / math.sqrt(N), h0 / math.sqrt(N)), mode="bicubic")
+    assert int(w0) == patch_pos_embed.shape[-2] and int(h0) == patch_pos_embed.shape[-1]
+    patch_pos_embed = patch_pos_embed.permute(0, 2, 3, 1).view(1, -1, dim)
+    return torch.cat((class_pos_embed.unsqueeze(0), patch_pos_embed), dim=1)
+
+
+def _dinov2_interpolate_pos_encoding(pos_embed, patch_size, x, w, h, interpolate_offset=0.1,
+                                     interpolate_antialias=False):
+    """facebookresearch/dinov2 dinov2/models/vision_transformer.py ``interpolate_pos_encoding``,
+    transcribed with the hub models' defaults (offset 0.1, no antialias)."""
+    previous_dtype = x.dtype
+    npatch = x.shape[1] - 1
+    N = pos_embed.shape[1] - 1
+    if npatch == N and w == h:
+        return pos_embed
+    pos_embed = pos_embed.float()
+    class_pos_embed = pos_embed[:, 0]
+    patch_pos_embed = pos_embed[:, 1:]
+    dim = x.shape[-1]
+    w0 = w // patch_size
+    h0 = h // patch_size
+    M = int(math.sqrt(N))
+    assert N == M * M
+    kwargs = {}
+    if interpolate_offset:
+        sx = float(w0 + interpolate_offset) / M
+        sy = float(h0 + interpolate_offset) / M
+        kwargs["scale_factor"] = (sx, sy)
+    else:
+        kwargs["size"] = (w0, h0)
+    patch_pos_embed = torch.nn.functional.interpolate(
+        patch_pos_embed.reshape(1, M, M, dim).permute(0, 3, 1, 2), mode="bicubic",
+        antialias=interpolate_antialias, **kwargs)
+    assert (w0, h0) == patch_pos_embed.shape[-2:]
+    patch_pos_embed = patch_pos_embed.permute(0, 2, 3, 1).view(1, -1, dim)
+    return torch.cat((class_pos_embed.unsqueeze(0), patch_pos_embed), dim=1).to(previous_dtype)
+
+
+@pytest.mark.parametrize("hw", [(64, 96), (96, 64), (48, 48), (224, 224), (224, 240), (336, 208)])
+def test_dino_position_embeddings_resample_like_the_official_code(hw):
+    bb = load_backbone(BackboneSpec("random_vitt16", seed=1))
+    model = bb.model
+    x = torch.randn(1, 3, *hw)
+    with torch.no_grad():
+        patches = model.patch_embed(x)  # (1, h, w, C)
+        flat = torch.cat([model.cls_token, patches.flatten(1, 2)], dim=1)
+        expected = flat + _dino_interpolate_pos_encoding(model.pos_embed, 16, flat, *hw)
+        torch.testing.assert_close(model._pos_embed(patches), expected, rtol=0, atol=1e-6)
+        if hw not in ((224, 224),):  # timm's own resampling (size=, antialias=True) is not DINO's
+            from timm.layers import resample_abs_pos_embed
+
+            timm_pos = resample_abs_pos_embed(model.pos_embed, new_size=patches.shape[1:3], old_size=(14, 14))
+            assert not torch.allclose(flat + timm_pos, expected, atol=1e-4)
+
+
 def test_dinov2_style_checkpoint_with_layer_scale_and_registers(tmp_path):
     from timm.models.vision_transformer import VisionTransformer
 
@@ -118,8 +190,9 @@ def test_dinov2_style_checkpoint_with_layer_scale_and_registers(tmp_path):
     model = VisionTransformer(patch_size=14, embed_dim=192, depth=2, num_heads=3, img_size=56, num_classes=0,
                               init_values=1e-5, reg_tokens=4, no_embed_class=True, dynamic_img_size=True)
     sd = dict(model.state_dict())
-    # Original DINOv2 layout: a class position (here zero) in front of the patch positions.
-    sd["pos_embed"] = torch.cat([torch.zeros(1, 1, 192), sd["pos_embed"]], 1)
+    # Original DINOv2 layout: a class position in front of the patch positions.
+    class_pos = 0.1 * torch.randn(1, 1, 192)
+    sd["pos_embed"] = torch.cat([class_pos, sd["pos_embed"]], 1)
     sd["register_tokens"] = sd.pop("reg_token")
     sd["mask_token"] = torch.zeros(1, 192)
     torch.save(sd, tmp_path / "dinov2.pth")
@@ -128,8 +201,16 @@ def test_dinov2_style_checkpoint_with_layer_scale_and_registers(tmp_path):
     x = torch.randn(1, 3, 70, 42)
     out = loaded(x)
     assert out.keys.shape == (1, 5, 3, 192)
+    # DINOv2's prepare_tokens_with_masks, transcribed: class token + position, registers after it.
     model.eval()
-    torch.testing.assert_close(out.tokens, model.forward_features(x)[:, 5:].reshape(1, 5, 3, 192))
+    with torch.no_grad():
+        t = model.patch_embed(x).flatten(1, 2)
+        t = torch.cat([sd["cls_token"], t], dim=1)
+        t = t + _dinov2_interpolate_pos_encoding(sd["pos_embed"], 14, t, 70, 42)
+        t = torch.cat([t[:, :1], sd["register_tokens"], t[:, 1:]], dim=1)
+        t = model.norm(model.blocks(t))
+    torch.testing.assert_close(out.tokens, t[:, 5:].reshape(1, 5, 3, 192))
+    torch.testing.assert_close(out.cls, t[:, 0])
 
 
 def test_wrong_checkpoint_gives_clear_error(tmp_path):
