@@ -1,16 +1,16 @@
 """Headless command line: ``python main.py <command> ...``.
 
-The CLI runs exactly the code the app runs (pipeline, trainable methods, store, exporters) through
-:func:`engine.jobs.run_sync`, so a dataset can be precomputed on a GPU server and curated later in
+The CLI runs exactly the jobs the app runs (``engine.curation``: analysis, proposals, clustering,
+training, prediction, export) through :func:`engine.runner.run_with_progress`, so a dataset can be precomputed on a GPU server and curated later in
 the app, or pseudo-labelled end to end without a display.
 
 Commands::
 
     batch FOLDER      analyse every image (DSM), cluster the dataset, store proposals, optionally export
-    train METHOD DIR  train STEGO / ReDO / IAL on the project's images (--set key=value overrides)
+    train METHOD DIR  train a registered trainable method on the project's images (--set key=value)
     predict METHOD DIR --checkpoint CKPT   store a trained method's proposals for every image
-    eval ...          evaluation against ground truth (see ``eval --help``)
-    export DIR        write COCO instances JSON or semantic PNGs from the curated store
+    eval NAME ...     a registered evaluation against ground truth (see ``eval --help``)
+    export DIR        write a registered export format (COCO JSON, semantic PNGs) from the store
     tags import DIR FILE   image-level tags (CSV ``file,tag;tag`` or JSON ``{file: [tags]}``) for IAL
     info DIR          what the project holds
 """
@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import argparse
 import csv
-import inspect
 import json
 import logging
 import sys
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .imageio import list_images
 from .project import project_paths
+from .registry import UnknownEntryError
+from .runner import StageContext, run_with_progress
 
 log = logging.getLogger("maskcurator")
 
@@ -39,32 +41,22 @@ class CliError(Exception):
 
 # -- helpers ---------------------------------------------------------------------------------------
 
-class _Progress:
-    """tqdm bar fed by ``ctx.progress(fraction, message)``."""
-
-    def __init__(self, desc: str, quiet: bool = False):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=1000, desc=desc, unit="‰", disable=quiet, file=sys.stderr,
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
-
-    def __call__(self, fraction: float, message: str) -> None:
-        self.bar.update(max(0, int(fraction * 1000) - self.bar.n))
-        if message:
-            self.bar.set_postfix_str(message[:60], refresh=False)
-
-    def close(self) -> None:
-        self.bar.close()
+def _run(fn: Callable, device: Any, desc: str, quiet: bool) -> Any:
+    return run_with_progress(fn, device, desc, quiet)
 
 
-def _run(fn: Callable, device: str, desc: str, quiet: bool) -> Any:
-    from .jobs import run_sync
+class _RegistryChoices:
+    """argparse ``choices`` read from a registry only when used (help, validation): building the
+    parser imports no method or exporter."""
 
-    bar = _Progress(desc, quiet)
-    try:
-        return run_sync(fn, device, bar)
-    finally:
-        bar.close()
+    def __init__(self, names: Callable[[], Sequence[str]]):
+        self._names = names
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
 
 
 def _open_project(folder: str, create: bool = True):
@@ -90,88 +82,84 @@ def _open_project(folder: str, create: bool = True):
     return store, paths
 
 
-def _store_proposals(store, image_id: int, proposals: Sequence) -> int:
-    by_source = defaultdict(list)
-    for p in proposals:
-        by_source[p.source].append(p)
-    for source, props in by_source.items():
-        store.replace_proposals(image_id, source, props)
-    return sum(len(v) for v in by_source.values())
-
-
 # -- commands --------------------------------------------------------------------------------------
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from .pipeline import AnalysisStore, Analyzer, SpectralSettings, cluster_dataset
+    from .backbone import BackboneLoadError
+    from .curation import (AnalysisFailed, AnalyzerHolder, CurationSettings, ExportRequest, analyze_batch,
+                           cluster_all)
+    from .pipeline import AnalysisStore
 
+    try:
+        settings = CurationSettings(backbone=args.backbone, max_side=args.max_side, n_segments=args.segments,
+                                    n_clusters=args.clusters, crf=not args.no_crf, matting=not args.no_matting,
+                                    seed=args.seed)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if args.batch_size < 1:
+        raise CliError("--batch-size must be at least 1")
     store, paths = _open_project(args.folder)
     try:
-        settings = SpectralSettings(backbone=args.backbone, max_side=args.max_side, n_segments=args.segments,
-                                    crf=not args.no_crf, matting=not args.no_matting)
-        records = [r for r in store.images() if not r.error]
-        bad = [r for r in store.images() if r.error]
-        for r in bad:
-            print(f"skipped {r.path}: {r.error}", file=sys.stderr)
+        for r in store.images():
+            if r.error:
+                print(f"skipped {r.path}: {r.error}", file=sys.stderr)
+        items = [(r.id, Path(r.path)) for r in store.images() if not r.error]  # absolute paths
+        path_of = dict(items)
         cache = AnalysisStore(paths.analysis_cache)
-        files = [Path(r.path) for r in records]  # the store gives absolute paths
+        holder = AnalyzerHolder(paths.feature_cache)
 
         def job(ctx):
-            analyzer = Analyzer(settings, ctx.device, cache_dir=paths.feature_cache)
-            results: list = [None] * len(files)
-            todo = []
-            for i, f in enumerate(files):
-                hit = None if args.recompute else cache.get(f, settings)
-                if hit is not None:
-                    results[i] = hit
-                else:
-                    todo.append(i)
-            for start in range(0, len(todo), args.batch_size):
-                chunk = todo[start:start + args.batch_size]
-                outs = analyzer.analyze_many([files[i] for i in chunk], None, batch_size=args.batch_size)
-                for i, out in zip(chunk, outs):
-                    results[i] = out
-                    if not isinstance(out, Exception):
-                        cache.put(out, settings)
-                        _store_proposals(store, records[i].id, out.proposals)
-                ctx.progress(min(1.0, (start + len(chunk)) / max(len(todo), 1)),
-                             f"{start + len(chunk)}/{len(todo)} images")
-            return results
-
-        from .backbone import BackboneLoadError
+            """The app's "Analyse all": chunks through analyze_batch, then one cluster_all."""
+            analysed: list[int] = []
+            failures: list[tuple[int, str]] = []
+            n, step = len(items), args.batch_size
+            for start in range(0, n, step):
+                part = StageContext(ctx, 0.9 * start / max(n, 1), 0.9 * min(n, start + step) / max(n, 1))
+                done = analyze_batch(part, holder=holder, cache=cache, store=store, items=items[start:start + step],
+                                     settings=settings, batch_size=step, recompute=args.recompute)
+                if isinstance(done, AnalysisFailed):
+                    raise CliError(done.message)
+                analysed += done.analysed_ids
+                failures += done.failures
+            kept = set(analysed)
+            k = cluster_all(StageContext(ctx, 0.9, 1.0), cache=cache, store=store,
+                            items=[it for it in items if it[0] in kept], settings=settings,
+                            n_clusters=settings.n_clusters)
+            return analysed, failures, k
 
         try:
-            results = _run(job, args.device, "analyse", args.quiet)
+            analysed, failures, k = _run(job, args.device, "analyse", args.quiet)
         except BackboneLoadError as exc:
             raise CliError(str(exc)) from None
-        ok = [(r, a) for r, a in zip(records, results) if not isinstance(a, Exception)]
-        for r, a in zip(records, results):
-            if isinstance(a, Exception):
-                print(f"failed {r.path}: {a}", file=sys.stderr)
-        if args.clusters and ok:
-            clustered = cluster_dataset([a for _, a in ok], args.clusters, seed=args.seed)
-            for r, a in ok:
-                store.replace_proposals(r.id, "dsm.semantic", clustered.get(a.path, []))
-        n_props = sum(len(store.segments(r.id)) for r, _ in ok)
-        print(f"analysed {len(ok)}/{len(records)} images, {n_props} segments in {paths.database}")
+        for image_id, reason in failures:
+            print(f"failed {path_of[image_id]}: {reason}", file=sys.stderr)
+        if settings.n_clusters and not k:
+            print("dataset clustering skipped: fewer than two segments to cluster", file=sys.stderr)
+        n_props = sum(len(store.segments(i)) for i in analysed)
+        print(f"analysed {len(analysed)}/{len(items)} images, {n_props} segments in {paths.database}")
         if args.export:
-            _export(store, Path(args.export), "coco", states=tuple(args.export_states.split(",")),
-                    polygons=args.polygons, include_unlabelled=True)
+            _export(store, ExportRequest("coco", Path(args.export), states=_states(args.export_states),
+                                         polygons=args.polygons, include_unlabelled=True), args.quiet)
     finally:
         store.close()
     return 0
 
 
-def _export(store, out: Path, fmt: str, states: tuple[str, ...], polygons: bool,
-            include_unlabelled: bool, image_status: tuple[str, ...] | None = None) -> None:
-    from .export import ExportError, export_coco, export_semantic_pngs
+def _states(text: str) -> tuple[str, ...]:
+    states = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not states:
+        raise CliError("give at least one segment state, e.g. accepted")
+    return states
+
+
+def _export(store, request, quiet: bool = True) -> None:
+    from .curation import run_export
+    from .export import ExportError
 
     try:
-        if fmt == "coco":
-            report = export_coco(store, out, states=states, image_status=image_status, polygons=polygons,
-                                 include_unlabelled=include_unlabelled)
-        else:
-            report = export_semantic_pngs(store, out, states=states, image_status=image_status)
-    except ExportError as exc:
+        report = _run(lambda ctx: run_export(ctx, store=store, request=request), "cpu",
+                      f"export {request.format}", quiet)
+    except (ExportError, UnknownEntryError, ValueError) as exc:
         raise CliError(str(exc)) from None
     print(f"exported {report.n_annotations} annotations on {report.n_images} images "
           f"({report.n_categories} categories) to {report.path}")
@@ -180,11 +168,17 @@ def _export(store, out: Path, fmt: str, states: tuple[str, ...], polygons: bool,
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from .curation import ExportRequest
+
     store, _ = _open_project(args.folder, create=False)
     try:
-        status = tuple(args.image_status.split(",")) if args.image_status else None
-        _export(store, Path(args.out), args.format, tuple(args.states.split(",")), args.polygons,
-                args.include_unlabelled, status)
+        status = tuple(s for s in args.image_status.split(",") if s) if args.image_status else None
+        try:
+            request = ExportRequest(args.format, Path(args.out), states=_states(args.states), image_status=status,
+                                    polygons=args.polygons, include_unlabelled=args.include_unlabelled)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        _export(store, request, getattr(args, "quiet", True))
     finally:
         store.close()
     return 0
@@ -199,6 +193,12 @@ def _method(name: str):
     return methods[name]
 
 
+def _trainable_names() -> list[str]:
+    from .methods.base import trainable_methods
+
+    return sorted(trainable_methods())
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .configs import build_config, parse_set_args
 
@@ -207,36 +207,36 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = build_config(info.config_type, parse_set_args(args.set))
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    if args.validation and not info.accepts("validation"):
+        raise CliError(f"{info.name} does not use validation masks")
+    if args.labels and not info.accepts("labels"):
+        raise CliError(f"{info.name} does not use label masks")
     store, paths = _open_project(args.folder)
     try:
-        from .curation import training_set
+        from .curation import run_training, training_set
 
         dataset = training_set(store)
         if not dataset.images:
             raise CliError("no readable, non-rejected images to train on")
         workdir = Path(args.workdir) if args.workdir else paths.models / info.name
-        workdir.mkdir(parents=True, exist_ok=True)
-        kwargs = {}
+        extras: dict[str, Any] = {}
         if args.validation:
-            if "validation" not in inspect.signature(info.train).parameters:
-                raise CliError(f"{info.name} does not use validation masks")
             from .datasets import paired_masks
 
             try:
-                kwargs["validation"] = paired_masks(args.validation)
+                extras["validation"] = paired_masks(args.validation)
             except (FileNotFoundError, ValueError) as exc:
                 raise CliError(str(exc)) from None
         if args.labels:
-            if "labels" not in inspect.signature(info.train).parameters:
-                raise CliError(f"{info.name} does not use label masks")
             masks = [Path(args.labels) / f"{im.path.stem}.png" for im in dataset.images]
             missing = [m.name for m in masks if not m.exists()]
             if missing:
                 raise CliError(f"--labels: no mask for {len(missing)} images (e.g. {missing[0]})")
-            kwargs["labels"] = masks
+            extras["labels"] = masks
         try:
-            ckpt = _run(lambda ctx: info.train(dataset, cfg, ctx, workdir, **kwargs), args.device,
-                        f"train {info.name}", args.quiet)
+            ckpt = _run(lambda ctx: run_training(ctx, method=info, training_set=dataset, config=cfg,
+                                                 workdir=workdir, **extras),
+                        args.device, f"train {info.name}", args.quiet)
         except ValueError as exc:  # e.g. IAL without tags, empty training set
             raise CliError(str(exc)) from None
         print(f"checkpoint: {ckpt}")
@@ -341,12 +341,37 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from . import evaluation
-
-    return evaluation.run(args)
+    try:
+        report = _run(lambda ctx: args.evaluation_run(args, ctx), args.device, f"eval {args.evaluation}",
+                      getattr(args, "quiet", False))
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    print(report.table())
+    if args.json:
+        Path(args.json).write_text(json.dumps(asdict(report), indent=2))
+    if "random_" in str(report.settings.get("backbone", "")):
+        print("note: random backbone weights — these figures do not measure the method", file=sys.stderr)
+    return 0
 
 
 # -- parser ----------------------------------------------------------------------------------------
+
+def _format_names() -> tuple[str, ...]:
+    from .export import EXPORT_FORMATS
+
+    return EXPORT_FORMATS.names()
+
+
+class _LazyHelp(str):
+    """Help text ending in a registry listing that is only computed when help is printed."""
+
+    def __new__(cls, prefix: str, fn: Callable[[], str]):
+        obj = super().__new__(cls, prefix)
+        obj._fn = fn
+        return obj
+
+    def __mod__(self, params):  # argparse formats help with ``help % params``
+        return (str.__str__(self) + self._fn()) % params
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="main.py", description="MaskCurator (no command: open the app)")
@@ -362,11 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--backbone", default="dino_vits16", help="hub name, random_* or checkpoint path")
     b.add_argument("--max-side", type=int, default=640)
     b.add_argument("--segments", type=int, default=4, help="per-image segments (semantic task)")
-    b.add_argument("--clusters", type=int, default=0, help="dataset-wide clusters (0 = skip)")
+    b.add_argument("--clusters", type=int, default=0,
+                   help="dataset-wide clusters (0 = skip; at most the number of segments)")
     b.add_argument("--batch-size", type=int, default=8)
     b.add_argument("--no-crf", action="store_true")
     b.add_argument("--no-matting", action="store_true")
-    b.add_argument("--recompute", action="store_true", help="ignore cached analyses")
+    b.add_argument("--recompute", action="store_true",
+                   help="ignore cached analyses and replace uncurated proposals")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--export", metavar="JSON", help="also write COCO instances of the proposals")
     b.add_argument("--export-states", default="proposed,accepted")
@@ -374,8 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(b)
     b.set_defaults(fn=cmd_batch)
 
-    t = sub.add_parser("train", help="train a method (stego, redo, ial) on the project's images")
-    t.add_argument("method")
+    t = sub.add_parser("train", help="train a method on the project's images")
+    t.add_argument("method", help=_LazyHelp("a trainable method: ", lambda: ", ".join(_trainable_names())))
     t.add_argument("folder")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
     t.add_argument("--workdir", help="checkpoint folder (default <folder>/.maskcurator/models/<method>)")
@@ -388,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=cmd_train)
 
     pr = sub.add_parser("predict", help="store a trained method's proposals for every image")
-    pr.add_argument("method")
+    pr.add_argument("method", help=_LazyHelp("a trained method: ", lambda: ", ".join(_trainable_names())))
     pr.add_argument("folder")
     pr.add_argument("--checkpoint", help="default: the last one trained in this project")
     common(pr)
@@ -396,8 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="export curated segments")
     e.add_argument("folder")
-    e.add_argument("--out", required=True, help="COCO json path, or a folder for --format semantic")
-    e.add_argument("--format", choices=("coco", "semantic"), default="coco")
+    e.add_argument("--out", required=True, help="a file or a folder, as the format needs")
+    e.add_argument("--format", choices=_RegistryChoices(_format_names), default="coco",
+                   help="a registered export format: %(choices)s")
     e.add_argument("--states", default="accepted", help="segment states to export, comma separated")
     e.add_argument("--image-status", default="", help="only images with these statuses, e.g. accepted")
     e.add_argument("--polygons", action="store_true", help="polygons instead of RLE where possible")
@@ -418,8 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import evaluation
 
     ev = sub.add_parser("eval", help="evaluate a method against ground truth (../shared/data layout)")
-    evaluation.add_arguments(ev)
-    common(ev)
+    evaluation.add_arguments(ev, common)
     ev.set_defaults(fn=cmd_eval)
     return p
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from .backbone import Backbone
 from .fileio import atomic_write
-from .imageio import content_hash, load_image, resize_max_side
+from .imageio import resize_max_side
 
 #: Default longest side fed to the ViT. COCO / VOC / BSDS images are at or below it, so they run at
 #: native resolution (as in DSM); larger photos are downscaled so the token graph stays tractable.
@@ -116,48 +117,37 @@ class FeatureCache:
         except OSError:
             pass  # disk full: caching is an optimisation, not a must
 
-    def clear(self) -> None:
-        for p in self.root.glob("*/*.npz"):
-            p.unlink(missing_ok=True)
-
 
 class FeatureProvider:
-    """Backbone + cache: ``features_for(path)`` returns cached features or computes and stores them."""
+    """Backbone + cache, the one place features are looked up or computed.
+
+    ``features([(sha1, rgb), ...])`` returns cached features where present and extracts the misses
+    together in batches; the caller passes the SHA-1 of the bytes it decoded (``engine.imageio.ImageFile``)
+    so the file is not read again for the cache key.
+    """
 
     def __init__(self, backbone: Backbone, cache: FeatureCache | None, max_side: int | None = DEFAULT_MAX_SIDE):
         self.backbone = backbone
         self.cache = cache
         self.max_side = max_side
 
-    def _key(self, path: Path) -> str:
-        return FeatureCache.key(content_hash(path), self.backbone.spec.identity, self.max_side)
-
-    def features_for(self, path: str | Path, rgb: np.ndarray | None = None) -> PatchFeatures:
-        path = Path(path)
-        key = self._key(path) if self.cache else ""
-        if self.cache and (hit := self.cache.get(key)) is not None:
-            return hit
-        if rgb is None:
-            rgb = load_image(path)
-        feats = extract_features(self.backbone, [rgb], self.max_side)[0]
-        if self.cache:
-            self.cache.put(key, feats)
-        return feats
-
-    def features_for_many(self, paths: list[Path], batch_size: int = 8) -> list[PatchFeatures]:
-        """Batched variant: cache hits are returned, misses are computed together."""
-        results: list[PatchFeatures | None] = [None] * len(paths)
-        keys = [self._key(Path(p)) if self.cache else "" for p in paths]
+    def features(self, images: Sequence[tuple[str, np.ndarray]], batch_size: int = 8) -> list[PatchFeatures]:
+        """``images``: (content SHA-1, upright uint8 RGB) pairs; features in the same order."""
+        cache = self.cache
+        keys = [FeatureCache.key(sha1, self.backbone.spec.identity, self.max_side) if cache else ""
+                for sha1, _ in images]
+        out: list[PatchFeatures | None] = [None] * len(images)
         missing = []
-        for i, k in enumerate(keys):
-            if self.cache and (hit := self.cache.get(k)) is not None:
-                results[i] = hit
+        for j, key in enumerate(keys):
+            hit = cache.get(key) if cache else None
+            if hit is not None:
+                out[j] = hit
             else:
-                missing.append(i)
+                missing.append(j)
         if missing:
-            rgbs = [load_image(paths[i]) for i in missing]
-            for i, feats in zip(missing, extract_features(self.backbone, rgbs, self.max_side, batch_size)):
-                results[i] = feats
-                if self.cache:
-                    self.cache.put(keys[i], feats)
-        return results  # type: ignore[return-value]
+            fresh = extract_features(self.backbone, [images[j][1] for j in missing], self.max_side, batch_size)
+            for j, f in zip(missing, fresh):
+                out[j] = f
+                if cache:
+                    cache.put(keys[j], f)
+        return out  # type: ignore[return-value]

@@ -8,7 +8,9 @@ EXIF orientation, because that is what downstream loaders (detectron2, mmdet) ch
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +51,9 @@ def list_images(folder: str | Path) -> list[Path]:
     )
 
 
-def _open(path: Path) -> Image.Image:
+def _open(path: Path, data: bytes | None = None) -> Image.Image:
     try:
-        img = Image.open(path)
+        img = Image.open(path if data is None else io.BytesIO(data))
     except FileNotFoundError:
         raise ImageLoadError(path, "file not found") from None
     except UnidentifiedImageError:
@@ -101,14 +103,14 @@ def _to_rgb8(img: Image.Image, path: Path) -> np.ndarray:
         raise ImageLoadError(path, f"unsupported colour mode {mode}: {exc}") from None
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Decode ``path`` into an upright ``uint8`` RGB array (H, W, 3).
+def load_image(path: str | Path, data: bytes | None = None) -> np.ndarray:
+    """Decode ``path`` (or its already read bytes ``data``) into an upright ``uint8`` RGB array (H, W, 3).
 
     Raises :class:`ImageLoadError` with a human-readable reason for corrupt, truncated, missing or
     absurdly large files; never returns a partially decoded image.
     """
     path = Path(path)
-    with _open(path) as img:
+    with _open(path, data) as img:
         try:
             img.load()
         except OSError as exc:  # truncated / corrupt data
@@ -123,6 +125,36 @@ def load_image(path: str | Path) -> np.ndarray:
             upright.seek(0)
         rgb = _to_rgb8(upright, path)
     return np.ascontiguousarray(rgb, dtype=np.uint8)
+
+
+@dataclass(frozen=True, eq=False)
+class ImageFile:
+    """One read of an image file: its bytes, their SHA-1 (cache key) and a decode that reuses them.
+
+    Why: an analysis needs both the content hash (feature / analysis cache keys) and the pixels;
+    reading the file once and passing this object along avoids re-reading it for each.
+    """
+
+    path: Path
+    data: bytes
+
+    @classmethod
+    def read(cls, path: str | Path) -> "ImageFile":
+        path = Path(path)
+        try:
+            return cls(path, path.read_bytes())
+        except FileNotFoundError:
+            raise ImageLoadError(path, "file not found") from None
+        except OSError as exc:
+            raise ImageLoadError(path, f"cannot read: {exc}") from None
+
+    @cached_property
+    def sha1(self) -> str:
+        return hashlib.sha1(self.data).hexdigest()
+
+    def decode(self) -> np.ndarray:
+        """Same result as :func:`load_image` on the path."""
+        return load_image(self.path, self.data)
 
 
 def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:

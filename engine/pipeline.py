@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 from .backbone import Backbone, BackboneSpec, available_backbones, load_backbone
-from .features import FeatureCache, FeatureProvider, PatchFeatures, extract_features
+from .features import FeatureCache, FeatureProvider, PatchFeatures
 from .device import pick_device
 from .fileio import atomic_write, describe_os_error
-from .imageio import ImageLoadError, content_hash, load_image
+from .imageio import ImageFile, ImageLoadError, content_hash
 from .jobs import JobContext
+from .methods.spectral import SOURCE_OBJECT, SOURCE_SEGMENT, SOURCE_SEMANTIC
 from .methods.spectral.affinity import knn_passes, spectral_affinity
 from .methods.spectral.eigen import laplacian_eigs
 from .methods.spectral.geometry import GridGeometry
@@ -37,9 +38,6 @@ from .proposals import Proposal
 
 log = logging.getLogger(__name__)
 
-SOURCE_OBJECT = "dsm.object"
-SOURCE_SEGMENT = "dsm.segment"
-SOURCE_SEMANTIC = "dsm.semantic"
 
 
 @dataclass(frozen=True)
@@ -86,6 +84,7 @@ class ImageAnalysis:
     alpha: np.ndarray | None  # float32 (H, W) in [0, 1] matting alpha of the object, or None
     proposals: tuple[Proposal, ...] = field(default=(), compare=False)  # "dsm.object" + "dsm.segment"
     cell_hw: tuple[float, float] | None = None  # full-res pixels per patch cell (y, x); None = stretch
+    image_sha1: str = field(default="", compare=False)  # SHA-1 of the file bytes analysed (cache key)
 
     @property
     def geometry(self) -> GridGeometry:
@@ -134,16 +133,20 @@ class Analyzer:
 
     # -- public API ----------------------------------------------------------------------------
 
-    def analyze(self, path: Path, ctx: JobContext | None = None) -> ImageAnalysis:
-        """Analyse one image; raises :class:`ImageLoadError` for unreadable files."""
-        result = self.analyze_many([Path(path)], ctx, batch_size=1)[0]
+    def analyze(self, path: Path, ctx: JobContext | None = None, file: ImageFile | None = None) -> ImageAnalysis:
+        """Analyse one image (``file``: its bytes, already read); raises :class:`ImageLoadError` for unreadable files."""
+        result = self.analyze_many([Path(path)], ctx, batch_size=1, files=[file])[0]
         if isinstance(result, ImageLoadError):
             raise result
         return result
 
-    def analyze_many(self, paths: list[Path], ctx: JobContext | None = None,
-                     batch_size: int = 8) -> list[ImageAnalysis | ImageLoadError]:
-        """Batched analysis; unreadable images yield their ImageLoadError in place."""
+    def analyze_many(self, paths: list[Path], ctx: JobContext | None = None, batch_size: int = 8,
+                     files: Sequence[ImageFile | None] | None = None) -> list[ImageAnalysis | ImageLoadError]:
+        """Batched analysis; unreadable images yield their ImageLoadError in place.
+
+        ``files[i]`` (optional) is path i already read (e.g. to look up a cache by its hash): each file
+        is read from disk once per analysis, for both its content hash and its pixels.
+        """
         device = self._use_device(ctx)
         paths = [Path(p) for p in paths]
         n = len(paths)
@@ -152,17 +155,20 @@ class Analyzer:
         for start in range(0, n, step):
             chunk = range(start, min(n, start + step))
             rgbs: dict[int, np.ndarray] = {}
+            hashes: dict[int, str] = {}
             for i in chunk:
                 try:
-                    rgbs[i] = load_image(paths[i])
+                    file = (files[i] if files is not None else None) or ImageFile.read(paths[i])
+                    rgbs[i] = file.decode()
+                    hashes[i] = file.sha1
                 except ImageLoadError as exc:
                     results[i] = exc
             if ctx:
                 ctx.progress(start / n, f"DSM: features for images {start + 1}-{chunk[-1] + 1} of {n}")
-            feats = self._features([paths[i] for i in rgbs], list(rgbs.values()), step)
+            feats = self.provider.features([(hashes[i], rgb) for i, rgb in rgbs.items()], step)
             spectra = self._spectra(feats, device, ctx)
             for (i, rgb), f, (vals, vecs, labels) in zip(rgbs.items(), feats, spectra):
-                results[i] = self._finish(paths[i], rgb, f, vals, vecs, labels, device)
+                results[i] = self._finish(paths[i], rgb, f, vals, vecs, labels, device, hashes[i])
                 if ctx:
                     ctx.progress((i + 1) / n, f"DSM {i + 1}/{n}: {paths[i].name}")
             if ctx:
@@ -176,27 +182,6 @@ class Analyzer:
         if self.backbone.device != device:
             self.backbone.to(device)  # e.g. the engine's CPU retry after a CUDA OOM
         return device
-
-    def _features(self, paths: list[Path], rgbs: list[np.ndarray], batch_size: int) -> list[PatchFeatures]:
-        """Cached features where present; the misses are extracted together in batches."""
-        cache, max_side = self.provider.cache, self.settings.max_side
-        out: list[PatchFeatures | None] = [None] * len(paths)
-        keys = [FeatureCache.key(content_hash(p), self.backbone.spec.identity, max_side) if cache else ""
-                for p in paths]
-        missing = []
-        for j, key in enumerate(keys):
-            hit = cache.get(key) if cache else None
-            if hit is not None:
-                out[j] = hit
-            else:
-                missing.append(j)
-        if missing:
-            fresh = extract_features(self.backbone, [rgbs[j] for j in missing], max_side, batch_size)
-            for j, f in zip(missing, fresh):
-                out[j] = f
-                if cache:
-                    cache.put(keys[j], f)
-        return out  # type: ignore[return-value]
 
     def _spectra(self, feats: list[PatchFeatures], device: torch.device, ctx: JobContext | None
                  ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -226,7 +211,7 @@ class Analyzer:
         return out
 
     def _finish(self, path: Path, rgb: np.ndarray, feats: PatchFeatures, values: np.ndarray,
-                vectors: np.ndarray, labels: np.ndarray, device: torch.device) -> ImageAnalysis:
+                vectors: np.ndarray, labels: np.ndarray, device: torch.device, image_sha1: str = "") -> ImageAnalysis:
         s = self.settings
         geometry = GridGeometry.for_patches(feats.image_hw, feats.grid_hw, feats.patch_size, s.max_side)
         fiedler = vectors[1] if len(vectors) > 1 else vectors[0]
@@ -243,7 +228,7 @@ class Analyzer:
             eigenvectors=vectors, box=loc.box, object_mask=mask, segment_labels=labels.astype(np.int32),
             segment_features=seg_feats, alpha=alpha,
             proposals=build_proposals(mask, labels, s.n_segments, geometry, values),
-            cell_hw=geometry.cell_hw)
+            cell_hw=geometry.cell_hw, image_sha1=image_sha1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -259,19 +244,23 @@ class AnalysisStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def key(self, path: Path, settings: SpectralSettings) -> str:
-        """Image bytes + every setting + backbone identity (a re-trained checkpoint gets new entries)."""
+    def key(self, path: Path, settings: SpectralSettings, image_sha1: str = "") -> str:
+        """Image bytes + every setting + backbone identity (a re-trained checkpoint gets new entries).
+
+        ``image_sha1``: the file's content hash when the caller has already read it (else it is read here).
+        """
         spec = settings.backbone_spec()
         identity = spec.identity if (spec.checkpoint is None or Path(spec.checkpoint).exists()) else spec.checkpoint
-        text = json.dumps({"img": content_hash(path), "settings": asdict(settings), "backbone": identity,
+        text = json.dumps({"img": image_sha1 or content_hash(path), "settings": asdict(settings), "backbone": identity,
                            "v": self.VERSION}, sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()
 
     def _file(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npz"
 
-    def get(self, path: Path, settings: SpectralSettings) -> ImageAnalysis | None:
-        file = self._file(self.key(path, settings))
+    def get(self, path: Path, settings: SpectralSettings, image_sha1: str = "") -> ImageAnalysis | None:
+        image_sha1 = image_sha1 or content_hash(path)
+        file = self._file(self.key(path, settings, image_sha1))
         if not file.exists():
             return None
         try:
@@ -289,13 +278,13 @@ class AnalysisStore:
                     box=tuple(int(v) for v in z["box"]), object_mask=mask.astype(bool), segment_labels=labels,
                     segment_features=z["segment_features"].astype(np.float32), alpha=alpha,
                     proposals=build_proposals(mask.astype(bool), labels, settings.n_segments, geometry, values),
-                    cell_hw=geometry.cell_hw)
+                    cell_hw=geometry.cell_hw, image_sha1=image_sha1)
         except Exception:  # half-written or stale entry: a miss, recomputed by the caller
             file.unlink(missing_ok=True)
             return None
 
     def put(self, analysis: ImageAnalysis, settings: SpectralSettings) -> None:
-        file = self._file(self.key(analysis.path, settings))
+        file = self._file(self.key(analysis.path, settings, analysis.image_sha1))
         geometry = analysis.geometry
         alpha = analysis.alpha
 

@@ -7,7 +7,7 @@
 * single object: IoU / accuracy of the CRF mask, mean maxFβ (β² = 0.3) of the matting alpha, ``sod_bsds``;
 * semantic: Hungarian-matched mIoU / accuracy of the dataset clustering on ``voc12_samples``.
 
-One backbone is loaded and shared. Each task is also ``main.py eval dsm-…`` (see engine/evaluation.py).
+One backbone is loaded and shared. Each task is also ``main.py eval dsm-…`` (see engine/evaluation/dsm.py).
 With ``random_*`` backbones the numbers only show that the pipeline runs; DSM's published figures
 (CorLoc COCO20k 52.2, ECSSD IoU 0.733, VOC mIoU ~30) need real DINO weights.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import evaluation  # noqa: E402
+from engine.evaluation import dsm as evaluation  # noqa: E402
 from engine.device import pick_device  # noqa: E402
 from engine.jobs import run_sync  # noqa: E402
 from engine.pipeline import Analyzer  # noqa: E402
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tasks", default="loc,sod,voc", help="comma list of loc, sod, voc")
     args = ap.parse_args(argv)
     args.device_obj = pick_device(args.device)
-    base = evaluation.spectral_analyzer(args)
+    base = evaluation.spectral_analyzer(args, args.device_obj)
     print(f"Deep Spectral Methods — backbone {args.backbone}, max_side {args.max_side}, device {args.device_obj}")
     for task in (t.strip() for t in args.tasks.split(",") if t.strip()):
         folder, fn, flags = TASKS[task]

@@ -11,6 +11,7 @@ from engine.store import ProjectStore
 from engine.store.rle import decode as rle_decode
 
 from .atomic import atomic_write_bytes, ensure_dir
+from .formats import ExportFormat, register_export_format
 from .polygons import POLYGON_MIN_IOU, mask_to_polygons, polygons_iou
 from .report import ExportError, ExportReport
 from .selection import select
@@ -81,3 +82,13 @@ def export_coco(store: ProjectStore, out_path: str | Path, *, states=("accepted"
     if ctx is not None:
         ctx.progress(1.0, f"COCO export: wrote {len(annotations)} annotations")
     return ExportReport(str(out_path), len(images), len(annotations), len(categories), sel.skipped)
+
+
+register_export_format(ExportFormat(
+    name="coco", title="COCO instances (JSON)", target="file", default_name="annotations.json",
+    write=lambda store, out, request, ctx=None: export_coco(
+        store, out, states=request.states, image_status=request.image_status, polygons=request.polygons,
+        include_unlabelled=request.include_unlabelled, ctx=ctx),
+    options=("polygons", "include_unlabelled"),
+    description="One COCO instances file (RLE or polygons), what detectron2 / mmdet read.",
+    file_filter="COCO JSON (*.json)"))

@@ -18,6 +18,7 @@ from PIL import Image
 from engine.store import ProjectStore
 
 from .atomic import atomic_write_bytes, ensure_dir
+from .formats import ExportFormat, register_export_format
 from .report import ExportError, ExportReport
 from .selection import select
 
@@ -106,3 +107,10 @@ def export_semantic_pngs(store: ProjectStore, out_dir: str | Path, *, states=("a
     if ctx is not None:
         ctx.progress(1.0, f"semantic export: wrote {len(sel.items)} label maps")
     return ExportReport(str(out_dir), len(sel.items), n_painted, len(classes), sel.skipped)
+
+
+register_export_format(ExportFormat(
+    name="semantic", title="Semantic label PNGs (folder)", target="folder", default_name="semantic",
+    write=lambda store, out, request, ctx=None: export_semantic_pngs(
+        store, out, states=request.states, image_status=request.image_status, ctx=ctx),
+    description="One palette PNG per image (0 = background, k = k-th class, 255 = ignore) + classes.json."))

@@ -6,12 +6,12 @@ unary map, re-mining confident regions (SLIC) as the next round's labels. See ``
 
 from __future__ import annotations
 
-from ..base import MethodInfo, register
+from ..base import MethodInfo, register_method
 from .config import IalConfig
 from .predict import IalPredictor, load_predictor
 from .train import train
 
-INFO = register(MethodInfo(
+INFO = register_method(MethodInfo(
     name="ial",
     title="IAL",
     config_type=IalConfig,

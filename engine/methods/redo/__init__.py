@@ -7,12 +7,12 @@ redrawings look real. Registered here as a trainable method (see ``engine.method
 
 from __future__ import annotations
 
-from ..base import MethodInfo, register
+from ..base import MethodInfo, register_method
 from .config import RedoConfig
 from .predict import RedoPredictor, load_predictor
 from .train import train
 
-INFO = register(MethodInfo(
+INFO = register_method(MethodInfo(
     name="redo",
     title="ReDO",
     config_type=RedoConfig,

@@ -5,10 +5,24 @@ Modules: ``affinity`` (graph), ``eigen`` (Laplacian eigenvectors), ``localizatio
 ``geometry`` (patch grid ↔ full-res pixels). ``engine.pipeline`` strings them together per image.
 """
 
+from ..base import MethodInfo, register_method
 from .affinity import feature_affinity, knn_color_affinity, spectral_affinity
 from .eigen import laplacian_eigs, sign_fix
 from .geometry import GridGeometry
 from .localization import Localization, localize
 
-__all__ = ["GridGeometry", "Localization", "feature_affinity", "knn_color_affinity", "laplacian_eigs",
-           "localize", "sign_fix", "spectral_affinity"]
+#: Proposal sources the analysis writes: the object mask, per-image segments, dataset-wide clusters.
+SOURCE_OBJECT = "dsm.object"
+SOURCE_SEGMENT = "dsm.segment"
+SOURCE_SEMANTIC = "dsm.semantic"
+
+INFO = register_method(MethodInfo(
+    name="dsm",
+    title="Deep Spectral Methods",
+    description="Training-free: eigenvectors of the ViT feature Laplacian give a localization box, a CRF "
+                "object mask, per-image segments, dataset-wide clusters and a matting alpha.",
+    sources=(SOURCE_OBJECT, SOURCE_SEGMENT, SOURCE_SEMANTIC),
+))
+
+__all__ = ["INFO", "SOURCE_OBJECT", "SOURCE_SEGMENT", "SOURCE_SEMANTIC", "GridGeometry", "Localization",
+           "feature_affinity", "knn_color_affinity", "laplacian_eigs", "localize", "sign_fix", "spectral_affinity"]

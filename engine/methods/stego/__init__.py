@@ -3,13 +3,13 @@ feature correspondences into a low-dimensional code, clustered by a cosine k-mea
 
 from __future__ import annotations
 
-from ..base import MethodInfo, register
+from ..base import MethodInfo, register_method
 from .config import StegoConfig
-from .evaluate import StegoScores, evaluate, evaluate_folder
+from .evaluate import StegoScores, evaluate
 from .predict import StegoCheckpointError, StegoPredictor, load_predictor
 from .train import train
 
-METHOD = register(MethodInfo(
+INFO = register_method(MethodInfo(
     name="stego",
     title="STEGO",
     config_type=StegoConfig,
@@ -20,5 +20,5 @@ METHOD = register(MethodInfo(
                 "image pairs); a cosine k-means probe turns the code into clusters.",
 ))
 
-__all__ = ["METHOD", "StegoConfig", "StegoCheckpointError", "StegoPredictor", "StegoScores", "evaluate",
-           "evaluate_folder", "load_predictor", "train"]
+__all__ = ["INFO", "StegoConfig", "StegoCheckpointError", "StegoPredictor", "StegoScores", "evaluate",
+           "load_predictor", "train"]

@@ -14,7 +14,6 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ...datasets import paired_masks
 from ...imageio import load_image
 from ...jobs import JobContext
 from ...metrics import SegmentationScores, hungarian_scores, linear_scores
@@ -71,20 +70,6 @@ def evaluate(checkpoint: str | Path | None, images: Sequence[np.ndarray | str | 
         n_lin = max(n_classes, predictor.n_classes)
         linear = linear_scores(class_preds, gts, n_lin, ignore)
     return StegoScores(cluster, linear, len(images), predictor.n_clusters, n_classes, crf)
-
-
-def dataset_pairs(data_dir: str | Path, limit: int | None = None) -> tuple[list[Path], list[Path]]:
-    """``images/X.*`` ↔ ``masks/X.png`` pairs of a folder laid out like ``shared/data/voc12_samples``."""
-    pairs = paired_masks(data_dir, limit)
-    return [p.image for p in pairs], [p.mask for p in pairs]
-
-
-def evaluate_folder(checkpoint: str | Path, data_dir: str | Path, *, crf: bool = False,
-                    n_classes: int | None = None, device: torch.device | str = "cpu",
-                    ctx: JobContext | None = None, limit: int | None = None) -> StegoScores:
-    """What ``python main.py eval stego`` calls, e.g. on voc12_samples with ``n_classes=21``."""
-    images, masks = dataset_pairs(data_dir, limit)
-    return evaluate(checkpoint, images, masks, n_classes=n_classes, crf=crf, device=device, ctx=ctx)
 
 
 def format_scores(scores: StegoScores) -> str:

@@ -1,0 +1,256 @@
+"""Per-image and batch analysis jobs over the project store, run by the app and ``main.py batch``.
+
+Why: analysing an image, writing its proposals, and clustering the dataset used to be written twice
+(app and CLI) with different rules (the app clamped the cluster count, the CLI did not). These
+functions are plain ``fn(ctx, ...)`` jobs with no Qt: the app schedules them on its engine thread and
+the CLI runs them inline, so both store exactly the same proposals. The full-resolution
+:class:`~engine.pipeline.ImageAnalysis` stays in the on-disk analysis cache; results carry only the
+compact :class:`AnalysisOverlays` a viewer draws.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..backbone import BackboneLoadError
+from ..imageio import ImageFile, ImageLoadError, resize_max_side
+from ..jobs import JobContext
+from ..methods.spectral.geometry import GridGeometry
+from ..pipeline import SOURCE_SEMANTIC, Analyzer, ImageAnalysis, cluster_dataset
+from .settings import as_spectral
+
+#: Longest side of the alpha overlay handed to a viewer (the full-res alpha stays in the cache).
+OVERLAY_MAX_SIDE = 1024
+
+
+# -- results -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AnalysisOverlays:
+    """What a viewer draws of an analysis, small enough to keep for every visited image.
+
+    ``eigenvectors`` (K, h, w) float32 on the patch grid, placed with ``cell_hw`` full-res pixels per
+    cell (y, x) or stretched over ``image_hw`` when None; ``box`` x0, y0, x1, y1 in full-res pixels;
+    ``alpha`` uint8 (0-255 = alpha 0-1), longest side at most :data:`OVERLAY_MAX_SIDE`, covering the
+    whole image (scale it to ``image_hw``), or None without matting.
+    """
+
+    path: Path
+    image_hw: tuple[int, int]
+    grid_hw: tuple[int, int]
+    cell_hw: tuple[float, float] | None
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    box: tuple[int, int, int, int]
+    alpha: np.ndarray | None = None
+
+    @classmethod
+    def from_analysis(cls, a: ImageAnalysis, max_side: int = OVERLAY_MAX_SIDE) -> "AnalysisOverlays":
+        alpha = None
+        if a.alpha is not None:
+            small = resize_max_side(np.asarray(a.alpha, np.float32), max_side)
+            alpha = np.round(np.clip(small, 0.0, 1.0) * 255).astype(np.uint8)
+        return cls(Path(a.path), tuple(a.image_hw), tuple(a.grid_hw),
+                   None if a.cell_hw is None else tuple(a.cell_hw),
+                   np.asarray(a.eigenvalues, np.float32), np.asarray(a.eigenvectors, np.float32),
+                   tuple(int(v) for v in a.box), alpha)
+
+    def alpha_float(self) -> np.ndarray | None:
+        """The (downscaled) alpha as float32 in [0, 1]."""
+        return None if self.alpha is None else self.alpha.astype(np.float32) / 255.0
+
+    @property
+    def geometry(self) -> GridGeometry:
+        if self.cell_hw is None:
+            return GridGeometry.stretched(self.image_hw, self.grid_hw)
+        return GridGeometry(self.image_hw, self.grid_hw, self.cell_hw)
+
+
+@dataclass(frozen=True)
+class AnalysisDone:
+    image_id: int
+    overlays: AnalysisOverlays
+    wrote_proposals: bool
+    seconds: float
+    cached: bool = False  # came from the on-disk analysis cache
+
+
+@dataclass(frozen=True)
+class AnalysisFailed:
+    """``kind`` is "backbone" (settings problem: tell the user once) or "image" (mark it in the filmstrip)."""
+
+    image_id: int
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    n_images: int
+    n_analysed: int
+    failures: tuple[tuple[int, str], ...]  # (image id, reason)
+    n_clusters: int
+    seconds: float
+    analysed_ids: tuple[int, ...] = ()
+
+
+# -- analysis ------------------------------------------------------------------------------------------
+
+class AnalyzerHolder:
+    """Keeps one :class:`engine.pipeline.Analyzer` alive between jobs (backbone load is the slow part).
+
+    Only ever touched on the engine thread; rebuilt when the settings or the device change.
+    """
+
+    def __init__(self, feature_cache: Path | None):
+        self.feature_cache = feature_cache
+        self._key: tuple | None = None
+        self._analyzer: Analyzer | None = None
+
+    def get(self, settings, device) -> Analyzer:
+        spectral = as_spectral(settings)
+        key = (spectral, str(device))
+        if self._analyzer is None or key != self._key:
+            self._analyzer = None  # free the old backbone before loading a new one
+            self._analyzer = Analyzer(spectral, device, cache_dir=self.feature_cache)
+            self._key = key
+        return self._analyzer
+
+
+def store_proposals(store, image_id: int, proposals: Sequence, only_missing: bool) -> bool:
+    """Write proposals grouped by source; with ``only_missing`` a source the image already has is kept
+    (re-opening an image must not renumber segments the user is looking at). True if anything was written."""
+    by_source: dict[str, list] = defaultdict(list)
+    for p in proposals:
+        by_source[p.source].append(p)
+    wrote = False
+    for source, props in by_source.items():
+        if only_missing and store.segments(image_id, source=source):
+            continue
+        store.replace_proposals(image_id, source, props)
+        wrote = True
+    return wrote
+
+
+def analyze_image(ctx: JobContext, *, holder: AnalyzerHolder, cache, store, image_id: int, path: Path,
+                  settings, replace: bool = False) -> AnalysisDone | AnalysisFailed:
+    """Analyse one image (or take it from the on-disk analysis cache ``cache``, an
+    :class:`~engine.pipeline.AnalysisStore`) and store its proposals; ``replace`` recomputes and
+    overwrites the image's uncurated proposals. ``settings``: CurationSettings (or SpectralSettings)."""
+    t0 = time.perf_counter()
+    path = Path(path)
+    spectral = as_spectral(settings)
+    ctx.progress(0.0, f"Analysing {path.name}")
+    try:
+        file = ImageFile.read(path)  # one read: hash for the caches and bytes to decode
+    except ImageLoadError as exc:
+        return AnalysisFailed(image_id, "image", exc.reason)
+    analysis = None if (replace or cache is None) else cache.get(path, spectral, file.sha1)
+    cached = analysis is not None
+    if analysis is None:
+        try:
+            ctx.progress(0.05, f"Loading backbone {spectral.backbone}")
+            analyzer = holder.get(spectral, ctx.device)
+            ctx.progress(0.2, f"Analysing {path.name}")
+            analysis = analyzer.analyze(path, ctx, file=file)
+        except BackboneLoadError as exc:
+            return AnalysisFailed(image_id, "backbone", str(exc))
+        except ImageLoadError as exc:
+            return AnalysisFailed(image_id, "image", exc.reason)
+        if cache is not None:
+            cache.put(analysis, spectral)
+    ctx.progress(0.95, "Storing proposals")
+    wrote = store_proposals(store, image_id, analysis.proposals, only_missing=not replace)
+    ctx.progress(1.0, f"{path.name} analysed")
+    return AnalysisDone(image_id, AnalysisOverlays.from_analysis(analysis), wrote, time.perf_counter() - t0, cached)
+
+
+def analyze_batch(ctx: JobContext, *, holder: AnalyzerHolder, cache, store, items: Sequence[tuple[int, Path]],
+                  settings, batch_size: int = 4, recompute: bool = False) -> BatchDone | AnalysisFailed:
+    """Analyse a chunk of ``(image id, path)`` items (batched feature extraction), store their proposals.
+
+    Cached analyses are reused unless ``recompute``; proposals of a source an image already has are
+    kept, except with ``recompute`` (fresh analyses replace uncurated proposals). Unreadable images are
+    listed in ``failures``; a backbone that cannot load is one ``AnalysisFailed(-1, "backbone", ...)``.
+    "Analyse all" submits one such job per chunk, so a click on another image (priority 0) gets in
+    between chunks instead of waiting for the whole dataset.
+    """
+    t0 = time.perf_counter()
+    spectral = as_spectral(settings)
+    n = len(items)
+    done: list[int] = []
+    failures: list[tuple[int, str]] = []
+    todo: list[tuple[int, Path, ImageFile]] = []
+    for image_id, path in items:
+        path = Path(path)
+        try:
+            file = ImageFile.read(path)
+        except ImageLoadError as exc:
+            failures.append((image_id, exc.reason))
+            continue
+        hit = None if (recompute or cache is None) else cache.get(path, spectral, file.sha1)
+        if hit is not None:
+            store_proposals(store, image_id, hit.proposals, only_missing=True)
+            done.append(image_id)
+        else:
+            todo.append((image_id, path, file))
+    if todo:
+        try:
+            analyzer = holder.get(spectral, ctx.device)
+        except BackboneLoadError as exc:
+            return AnalysisFailed(-1, "backbone", str(exc))
+        ctx.progress(len(done) / max(n, 1), f"Analysing {len(todo)} images")
+        outs = analyzer.analyze_many([p for _, p, _ in todo], ctx, batch_size=batch_size,
+                                     files=[f for _, _, f in todo])
+        ids = [image_id for image_id, _, _ in todo]
+        del todo[:]  # let the file bytes go before storing
+        for image_id, out in zip(ids, outs):
+            if isinstance(out, Exception):
+                failures.append((image_id, getattr(out, "reason", str(out))))
+                continue
+            if cache is not None:
+                cache.put(out, spectral)
+            store_proposals(store, image_id, out.proposals, only_missing=not recompute)
+            done.append(image_id)
+    ctx.progress(1.0, f"{len(done)}/{n} images analysed")
+    return BatchDone(n, len(done), tuple(failures), 0, time.perf_counter() - t0, tuple(done))
+
+
+def cluster_all(ctx: JobContext, *, cache, store, items: Sequence[tuple[int, Path]], settings,
+                n_clusters: int) -> int:
+    """Dataset-wide clustering of the cached analyses (DSM semantic step) → "dsm.semantic" proposals.
+
+    The one rule for everyone: ``k = min(n_clusters, number of segments)``; nothing is clustered (and
+    0 returned) when ``k < 2``, e.g. ``n_clusters`` 0 or fewer than two analysed segments. Returns k.
+    """
+    if n_clusters < 0:
+        raise ValueError(f"n_clusters must be >= 0 (got {n_clusters})")
+    spectral = as_spectral(settings)
+    seed = getattr(settings, "seed", 0)
+    if n_clusters < 2 or not items:
+        return 0
+    analyses = []
+    for i, (image_id, path) in enumerate(items):
+        try:
+            a = cache.get(Path(path), spectral)
+        except OSError:  # the image vanished since it was analysed
+            a = None
+        if a is not None:
+            analyses.append((image_id, a))
+        ctx.progress(0.5 * (i + 1) / max(len(items), 1), "Loading analyses")
+    n_feats = sum(len(a.segment_features) for _, a in analyses)
+    k = min(n_clusters, n_feats)
+    if k < 2:
+        return 0
+    ctx.progress(0.6, f"Clustering {n_feats} segments into {k} classes")
+    clustered = cluster_dataset([a for _, a in analyses], k, seed=seed)
+    for image_id, a in analyses:
+        store.replace_proposals(image_id, SOURCE_SEMANTIC, clustered.get(a.path, []))
+    ctx.progress(1.0, "Dataset clustered")
+    return k

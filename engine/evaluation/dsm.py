@@ -1,0 +1,108 @@
+"""Deep Spectral Methods evaluations: localization (CorLoc), single object (IoU, maxFβ), semantic (mIoU).
+
+Why here: the three DSM protocols share the analyzer and its options (``--backbone``, ``--max-side``),
+so they live in one module and register three evaluations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import datasets, metrics
+from .base import EvalReport, evaluation
+
+
+def add_dsm_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backbone", default="dino_vits16", help="hub name, random_* or checkpoint path")
+    p.add_argument("--max-side", type=int, default=640, help="feature resolution")
+
+
+def add_semantic_arguments(p: argparse.ArgumentParser) -> None:
+    add_dsm_arguments(p)
+    p.add_argument("--clusters", type=int, default=21, help="dataset-wide clusters")
+
+
+def spectral_analyzer(args, device, crf: bool = True, matting: bool = True):
+    from ..pipeline import Analyzer, SpectralSettings
+
+    settings = SpectralSettings(backbone=args.backbone, max_side=args.max_side, crf=crf, matting=matting)
+    return Analyzer(settings, device)
+
+
+def _analyses(analyzer, paths: list[Path], ctx) -> dict[Path, Any]:
+    """Analyses by path; unreadable images are reported and left out (never abort an evaluation)."""
+    from ..imageio import ImageLoadError
+
+    out = {}
+    for p, a in zip(paths, analyzer.analyze_many(paths, ctx)):
+        if isinstance(a, ImageLoadError):
+            print(f"  skipped {a}", file=sys.stderr)
+        else:
+            out[p] = a
+    return out
+
+
+@evaluation("dsm-localization", "CorLoc of the DSM box on COCO instances (coco_val_subset)", add_dsm_arguments)
+def eval_dsm_localization(args, ctx, analyzer=None) -> EvalReport:
+    """CorLoc: a box counts when IoU >= 0.5 with any ground-truth box (COCO instances layout)."""
+    items = datasets.coco_boxes(args.data, args.limit or None)
+    analyzer = analyzer or spectral_analyzer(args, ctx.device, crf=False, matting=False)
+    found = _analyses(analyzer, [it.image for it in items], ctx)
+    kept = [it for it in items if it.image in found]
+    score = metrics.corloc([found[it.image].box for it in kept], [it.boxes for it in kept])
+    return EvalReport("dsm-localization", len(kept), {"corloc": score}, {"backbone": args.backbone})
+
+
+@evaluation("dsm-object", "IoU / accuracy / maxFβ of the DSM object mask (paired binary masks)", add_dsm_arguments)
+def eval_dsm_object(args, ctx, analyzer=None) -> EvalReport:
+    """IoU / accuracy of the CRF mask; maxFβ on the matting alpha when computed (a soft map), else the mask."""
+    items = datasets.paired_masks(args.data, args.limit or None)
+    analyzer = analyzer or spectral_analyzer(args, ctx.device, crf=True, matting=True)
+    found = _analyses(analyzer, [it.image for it in items], ctx)
+    ious, accs, fs = [], [], []
+    for it in items:
+        if it.image not in found:
+            continue
+        a, gt = found[it.image], it.load_binary()
+        if gt.shape != a.object_mask.shape:
+            print(f"  {it.image.name}: mask {gt.shape} != image {a.object_mask.shape}, skipped", file=sys.stderr)
+            continue
+        soft = a.alpha if a.alpha is not None else a.object_mask.astype(np.float32)
+        ious.append(metrics.iou(a.object_mask, gt))
+        accs.append(metrics.pixel_accuracy(a.object_mask, gt))
+        fs.append(metrics.max_f_beta(soft, gt))
+    if not ious:
+        raise ValueError(f"no image of {args.data} could be evaluated")
+    return EvalReport("dsm-object", len(ious), {"iou": float(np.mean(ious)), "accuracy": float(np.mean(accs)),
+                                                 "max_f_beta": float(np.mean(fs))}, {"backbone": args.backbone})
+
+
+@evaluation("dsm-semantic", "Hungarian mIoU of DSM's dataset clusters (paired class masks)", add_semantic_arguments)
+def eval_dsm_semantic(args, ctx, analyzer=None) -> EvalReport:
+    """Dataset clustering (cluster 0 = background segments, as DSM) Hungarian-matched to the classes."""
+    from ..pipeline import cluster_dataset
+
+    items = datasets.paired_masks(args.data, args.limit or None)
+    analyzer = analyzer or spectral_analyzer(args, ctx.device, crf=False, matting=False)
+    found = _analyses(analyzer, [it.image for it in items], ctx)
+    kept = [it for it in items if it.image in found]
+    if not kept:
+        raise ValueError(f"no image of {args.data} could be evaluated")
+    clustered = cluster_dataset([found[it.image] for it in kept], args.clusters, seed=0)
+    preds, gts = [], []
+    for it in kept:
+        gt = it.load_mask().astype(np.int64)
+        pred = np.zeros(gt.shape, np.int64)
+        for prop in clustered.get(found[it.image].path, []):
+            pred[prop.mask] = prop.label
+        preds.append(pred)
+        gts.append(gt)
+    n_classes = max(len(datasets.VOC_CLASSES), max(int(g[g != 255].max(initial=0)) + 1 for g in gts))
+    s = metrics.hungarian_scores(preds, gts, args.clusters, n_classes)
+    return EvalReport("dsm-semantic", len(kept), {"miou": s.miou, "accuracy": s.accuracy},
+                      {"backbone": args.backbone, "clusters": args.clusters})

@@ -1,0 +1,28 @@
+"""STEGO evaluation: Hungarian mIoU of the cluster probe (+ linear probe when trained with labels).
+
+Why a module: each evaluation family registers itself here; see ``engine/evaluation/base.py``.
+"""
+
+from __future__ import annotations
+
+from .. import datasets
+from .base import EvalReport, add_checkpoint_argument, evaluation, need_checkpoint
+
+
+def _arguments(p) -> None:
+    add_checkpoint_argument(p)
+    p.add_argument("--crf", action="store_true", help="dense-CRF refinement")
+
+
+@evaluation("stego", "Hungarian mIoU of a trained STEGO (paired class masks, voc12_samples)", _arguments)
+def eval_stego(args, ctx) -> EvalReport:
+    """Cluster-probe mIoU / accuracy after Hungarian matching; linear-probe scores when present."""
+    from ..methods.stego import evaluate
+
+    items = datasets.paired_masks(args.data, args.limit or None)
+    s = evaluate(need_checkpoint(args), [it.image for it in items], [it.mask for it in items],
+                 n_classes=len(datasets.VOC_CLASSES), crf=args.crf, device=ctx.device, ctx=ctx)
+    scores = {"cluster_miou": s.cluster.miou, "cluster_accuracy": s.cluster.accuracy}
+    if s.linear is not None:
+        scores |= {"linear_miou": s.linear.miou, "linear_accuracy": s.linear.accuracy}
+    return EvalReport("stego", s.n_images, scores, {"crf": args.crf, "clusters": s.n_clusters})
