@@ -41,13 +41,21 @@ def test_batch_then_export_roundtrips_with_pycocotools(small_folder, tmp_path_fa
         img = coco.loadImgs(ann["image_id"])[0]
         m = coco.annToMask(ann)
         assert m.shape == (img["height"], img["width"]) and m.sum() == ann["area"]
-    # second run reuses the cached analyses and keeps the project
+    # second run reuses the cached analyses and keeps the project; more clusters than segments are
+    # clamped (the app's rule), a single cluster is skipped
     assert cli(["-q", "batch", str(small_folder), "--backbone", "random_vitt16", "--max-side", "128",
-                "--no-matting", "--segments", "3", "--device", "cpu"]) == 0
+                "--no-matting", "--segments", "3", "--clusters", "50", "--device", "cpu"]) == 0
     assert project_paths(small_folder).database.exists()
+    assert cli(["-q", "batch", str(small_folder), "--backbone", "random_vitt16", "--max-side", "128",
+                "--no-matting", "--segments", "3", "--clusters", "1", "--device", "cpu"]) == 0
+    assert "clustering skipped" in capsys.readouterr().err
     assert cli(["info", str(small_folder)]) == 0
     info = capsys.readouterr().out
-    assert "dsm.object" in info and "error 1" in info
+    assert "dsm.object" in info and "dsm.semantic" in info and "error 1" in info
+    # export formats come from the registry
+    sem = tmp_path_factory.mktemp("semantic")
+    assert cli(["export", str(small_folder), "--out", str(sem), "--format", "semantic", "--states", "proposed"]) == 0
+    assert (sem / "classes.json").exists()
 
 
 def test_tags_import_creates_classes_and_tags(small_folder, capsys):
@@ -77,6 +85,8 @@ def test_clear_errors(tmp_path, capsys):
     assert "unknown method" in capsys.readouterr().err
     assert cli(["train", "stego", str(tmp_path), "--set", "nosuchkey=1"]) == 2
     assert "valid:" in capsys.readouterr().err
+    assert cli(["batch", str(tmp_path), "--backbone", "random_vitt16", "--clusters", "-2"]) == 2
+    assert "n_clusters must be an integer >= 0" in capsys.readouterr().err
     assert cli(["batch", str(tmp_path), "--backbone", "dino_vits16", "--device", "cpu", "-q"]) == 2
     err = capsys.readouterr().err
     assert "dino_vits16" in err and ("offline" in err.lower() or "download" in err.lower())
