@@ -48,11 +48,6 @@ def reset_peak_memory(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """fp16 autocast for ViT forwards on GPU (as DSM does); full precision on CPU."""
-    return torch.float16 if device.type == "cuda" else None
-
-
 def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work (timings are meaningless without it); a no-op on CPU."""
     if device.type == "cuda":
