@@ -226,7 +226,11 @@ def load_backbone(spec: BackboneSpec, device: torch.device | str = "cpu") -> Bac
     """Build the backbone ``spec`` names. Raises :class:`BackboneLoadError` with a clear reason."""
     device = torch.device(device)
     if spec.checkpoint:
-        model = _model_from_checkpoint(Path(spec.checkpoint))
+        try:
+            model = _model_from_checkpoint(Path(spec.checkpoint))
+        except (KeyError, IndexError, ValueError) as exc:  # a layout none of the checks above foresaw
+            raise BackboneLoadError(f"{Path(spec.checkpoint).name}: unsupported ViT checkpoint layout "
+                                    f"({type(exc).__name__}: {exc})") from exc
     elif spec.name in RANDOM_MODELS:
         torch.manual_seed(spec.seed)
         model = _timm().create_model(RANDOM_MODELS[spec.name], pretrained=False, num_classes=0,
@@ -241,19 +245,80 @@ def load_backbone(spec: BackboneSpec, device: torch.device | str = "cpu") -> Bac
     return Backbone(use_official_pos_embed(model), spec, device)
 
 
+#: Where hub weights come from; probed once per process before a download is attempted.
+HUB_PROBE_ADDRESS: tuple[str, int] = ("huggingface.co", 443)
+HUB_PROBE_TIMEOUT_S = 1.5
+_hub_reachable: dict[tuple[str, int], bool] = {}
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Can a TCP connection to the model hub be opened within ``timeout`` seconds? Cached per process.
+
+    Without this, timm's download retries make an offline hub name fail only after ~50 s. The
+    probe (DNS included, which ``socket`` cannot time out) runs in a daemon thread so the answer
+    never takes longer than ``timeout``.
+    """
+    import socket
+    import ssl
+    import threading
+
+    address = HUB_PROBE_ADDRESS
+    if address in _hub_reachable:
+        return _hub_reachable[address]
+    result: list[bool] = []
+
+    def probe() -> None:
+        # A TLS handshake, not just a TCP connect: sandboxes and captive proxies often accept any
+        # connection and then never answer. Certificates are not checked (only "does a TLS server
+        # answer?" matters here; the download itself verifies them).
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            with socket.create_connection(address, timeout=timeout) as sock:
+                with ctx.wrap_socket(sock, server_hostname=address[0]):
+                    result.append(True)
+        except (OSError, ssl.SSLError):
+            result.append(False)
+
+    thread = threading.Thread(target=probe, name="hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    _hub_reachable[address] = bool(result and result[0])
+    return _hub_reachable[address]
+
+
+def _weights_cached(timm_name: str, cache_dir: str | None = None) -> bool:
+    """True when the hub weights of ``timm_name`` are already in the local Hugging Face cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo = f"timm/{timm_name}"  # timm's hf_hub_id for every name in HUB_MODELS (no timm import)
+        return any(isinstance(try_to_load_from_cache(repo, f, cache_dir=cache_dir), str)
+                   for f in ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"))
+    except Exception:
+        return False
+
+
+def _hub_error(name: str, timm_name: str, hint: str, detail: str = "") -> BackboneLoadError:
+    return BackboneLoadError(
+        f"Could not download weights for {name} ({timm_name}): {hint}. "
+        f"Download the DINO checkpoint on a connected machine and use it as a local file "
+        f"(app: File → Preferences → Backbone; CLI: --backbone PATH), or pick random_vits16 for an "
+        f"offline smoke test (random weights: meaningless segments).{detail}")
+
+
 def _model_from_hub(name: str) -> torch.nn.Module:
     timm_name = HUB_MODELS[name]
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if not offline and not hub_reachable() and not _weights_cached(timm_name):
+        raise _hub_error(name, timm_name, f"the model hub could not be reached (no connection to "
+                                          f"{HUB_PROBE_ADDRESS[0]} within {HUB_PROBE_TIMEOUT_S:g} s)")
     try:
         return _timm().create_model(timm_name, pretrained=True, num_classes=0, dynamic_img_size=True)
     except Exception as exc:  # network errors come in many types (socket, HF hub, HTTP)
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         hint = ("HF_HUB_OFFLINE=1 is set" if offline else "the model hub could not be reached")
-        raise BackboneLoadError(
-            f"Could not download weights for {name} ({timm_name}): {hint}. "
-            f"Download the DINO checkpoint on a connected machine and use it as a local file "
-            f"(app: File → Preferences → Backbone; CLI: --backbone PATH), or pick random_vits16 for an "
-            f"offline smoke test (random weights: meaningless segments). Details: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise _hub_error(name, timm_name, hint, f" Details: {type(exc).__name__}: {exc}") from exc
 
 
 # ----------------------------------------------------------------------------------------------
@@ -369,7 +434,19 @@ def _model_from_checkpoint(path: Path) -> torch.nn.Module:
     heads = _HEADS_BY_DIM.get(dim)
     if heads is None:
         raise BackboneLoadError(f"{path.name}: unsupported embedding width {dim}")
-    mlp_ratio = state["blocks.0.mlp.fc1.weight"].shape[0] / dim
+    # DINOv2 ViT-g uses a fused SwiGLU MLP (w12 = [w1; w2] packed, w3): timm's SwiGLUPacked with
+    # the same gating (silu(first half) * second half), once w12/w3 are renamed fc1/fc2.
+    swiglu = "blocks.0.mlp.w12.weight" in state
+    if swiglu:
+        state = {re.sub(r"\.mlp\.w12\.", ".mlp.fc1.", re.sub(r"\.mlp\.w3\.", ".mlp.fc2.", k)): v
+                 for k, v in state.items()}
+    if "blocks.0.mlp.fc1.weight" not in state:
+        mlp_keys = sorted({k.split(".mlp.")[1] for k in state if k.startswith("blocks.0.mlp.")})
+        raise BackboneLoadError(
+            f"{path.name}: unsupported MLP layout in the ViT blocks (keys blocks.0.mlp.{mlp_keys or '?'}); "
+            "supported: standard MLP (fc1/fc2) and DINOv2's SwiGLU (w12/w3)")
+    hidden = state["blocks.0.mlp.fc1.weight"].shape[0]
+    mlp_ratio = (hidden + 0.5) / dim  # timm takes int(dim * mlp_ratio): exact, free of float round-down
     has_layer_scale = "blocks.0.ls1.gamma" in state
     reg_tokens = 0
     if "register_tokens" in state:
@@ -377,6 +454,8 @@ def _model_from_checkpoint(path: Path) -> torch.nn.Module:
     if "reg_token" in state:
         reg_tokens = state["reg_token"].shape[1]
     state.pop("mask_token", None)
+    if "pos_embed" not in state or "cls_token" not in state:
+        raise BackboneLoadError(f"{path.name}: no position embedding / class token in the checkpoint")
     n_pos = state["pos_embed"].shape[1] - 1  # DINO and DINOv2 keep pos for cls, not registers
     grid = int(round(n_pos**0.5))
     if grid * grid != n_pos:
@@ -386,6 +465,10 @@ def _model_from_checkpoint(path: Path) -> torch.nn.Module:
         img_size=grid * patch, num_classes=0, dynamic_img_size=True, reg_tokens=reg_tokens,
         no_embed_class=bool(reg_tokens), init_values=1e-5 if has_layer_scale else None,
     )
+    if swiglu:
+        from timm.layers import SwiGLUPacked
+
+        kwargs.update(mlp_layer=SwiGLUPacked, act_layer=torch.nn.SiLU)
     if reg_tokens:
         # DINOv2 adds pos_embed[0] to the class token and gives registers no position; timm's
         # no_embed_class layout is the same once the class position is folded into the token.

@@ -213,6 +213,75 @@ def test_dinov2_style_checkpoint_with_layer_scale_and_registers(tmp_path):
     torch.testing.assert_close(out.cls, t[:, 0])
 
 
+def test_dinov2_giant_swiglu_checkpoint_loads(tmp_path):
+    """DINOv2 ViT-g blocks use a fused SwiGLU MLP (mlp.w12 / mlp.w3): loads, same outputs."""
+    from timm.layers import SwiGLUPacked
+    from timm.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    # ViT-g's ratio: w12 packs 2 × 4096 for width 1536, i.e. 16/3 of the width (here 2 × 512 for 192).
+    model = VisionTransformer(patch_size=14, embed_dim=192, depth=2, num_heads=3, img_size=56, num_classes=0,
+                              init_values=1e-5, mlp_ratio=1024 / 192, mlp_layer=SwiGLUPacked,
+                              act_layer=torch.nn.SiLU, dynamic_img_size=True).eval()
+    assert model.blocks[0].mlp.fc1.weight.shape[0] == 1024
+    sd = {k.replace("mlp.fc1.", "mlp.w12.").replace("mlp.fc2.", "mlp.w3."): v for k, v in model.state_dict().items()}
+    sd["mask_token"] = torch.zeros(1, 192)
+    torch.save(sd, tmp_path / "dinov2_vitg14_like.pth")
+    loaded = load_backbone(BackboneSpec(checkpoint=str(tmp_path / "dinov2_vitg14_like.pth")))
+    x = torch.randn(1, 3, 56, 56)  # native grid: no position resampling involved
+    with torch.no_grad():
+        expected = model.forward_features(x)[:, 1:].reshape(1, 4, 4, 192)
+    torch.testing.assert_close(loaded(x).tokens, expected)
+
+
+def test_unknown_mlp_layout_is_a_clear_error(tmp_path, reference):
+    bb, _, _ = reference
+    sd = {k.replace("mlp.fc1.", "mlp.gate.").replace("mlp.fc2.", "mlp.down."): v for k, v in bb.model.state_dict().items()}
+    torch.save(sd, tmp_path / "odd.pth")
+    with pytest.raises(BackboneLoadError, match="unsupported MLP layout"):
+        load_backbone(BackboneSpec(checkpoint=str(tmp_path / "odd.pth")))
+
+
+def test_hub_name_without_network_fails_within_seconds(monkeypatch, tmp_path):
+    """No HF_HUB_OFFLINE, no cached weights, hub unreachable: a clear error at once, not after timm's
+    ~50 s of retries. The hub is replaced by a local socket that accepts connections and never
+    answers (what a sandbox or captive proxy does), so the test is the same on every machine."""
+    import socket
+    import time
+
+    import engine.backbone as backbone
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(backbone, "HUB_PROBE_ADDRESS", silent.getsockname())
+    monkeypatch.setattr(backbone, "_hub_reachable", {})
+    monkeypatch.setattr(backbone, "_weights_cached", lambda timm_name: False)
+    start = time.monotonic()
+    with pytest.raises(BackboneLoadError, match="could not be reached.*local file"):
+        load_backbone(BackboneSpec("dino_vits16"))
+    first = time.monotonic() - start
+    assert first < 5.0
+    start = time.monotonic()
+    with pytest.raises(BackboneLoadError, match="could not be reached"):
+        load_backbone(BackboneSpec("dinov2_vits14"))
+    assert time.monotonic() - start < 0.5  # the probe's answer is cached for the process
+    silent.close()
+
+
+def test_cached_hub_weights_are_recognised_without_network(tmp_path):
+    from engine.backbone import _weights_cached
+
+    assert not _weights_cached("vit_small_patch16_224.dino", cache_dir=str(tmp_path))
+    repo = tmp_path / "models--timm--vit_small_patch16_224.dino"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "snapshots" / "abc123" / "model.safetensors").write_bytes(b"x")
+    assert _weights_cached("vit_small_patch16_224.dino", cache_dir=str(tmp_path))
+
+
 def test_wrong_checkpoint_gives_clear_error(tmp_path):
     bad = tmp_path / "resnet.pth"
     torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, bad)
