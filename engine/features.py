@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from .backbone import Backbone
 from .fileio import atomic_write
-from .imageio import resize_max_side
+from .imageio import ImageFile, resize_max_side
 
 #: Default longest side fed to the ViT. COCO / VOC / BSDS images are at or below it, so they run at
 #: native resolution (as in DSM); larger photos are downscaled so the token graph stays tractable.
@@ -131,8 +131,15 @@ class FeatureProvider:
         self.cache = cache
         self.max_side = max_side
 
-    def features(self, images: Sequence[tuple[str, np.ndarray]], batch_size: int = 8) -> list[PatchFeatures]:
-        """``images``: (content SHA-1, upright uint8 RGB) pairs; features in the same order."""
+    def features_for(self, path: str | Path, rgb: np.ndarray | None = None) -> PatchFeatures:
+        """One image by path: its bytes are read once (cache key; decoded only on a miss unless ``rgb`` is given)."""
+        file = ImageFile.read(path)
+        return self.features([(file.sha1, rgb if rgb is not None else file.decode)])[0]
+
+    def features(self, images: Sequence[tuple[str, np.ndarray | Callable[[], np.ndarray]]],
+                 batch_size: int = 8) -> list[PatchFeatures]:
+        """``images``: (content SHA-1, upright uint8 RGB or a function decoding it, called on a cache miss
+        only) pairs; features in the same order."""
         cache = self.cache
         keys = [FeatureCache.key(sha1, self.backbone.spec.identity, self.max_side) if cache else ""
                 for sha1, _ in images]
@@ -145,7 +152,9 @@ class FeatureProvider:
             else:
                 missing.append(j)
         if missing:
-            fresh = extract_features(self.backbone, [images[j][1] for j in missing], self.max_side, batch_size)
+            rgbs = [images[j][1] for j in missing]
+            rgbs = [rgb() if callable(rgb) else rgb for rgb in rgbs]
+            fresh = extract_features(self.backbone, rgbs, self.max_side, batch_size)
             for j, f in zip(missing, fresh):
                 out[j] = f
                 if cache:
