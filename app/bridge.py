@@ -1,15 +1,19 @@
-"""Engine callbacks → Qt signals delivered on the GUI thread.
+"""Engine callbacks → per-job Qt signals delivered on the GUI thread.
 
 Why a bridge: :class:`engine.jobs.Engine` calls its callbacks on its own worker thread, and Qt widgets
-must only be touched from the GUI thread. The bridge owns the engine and re-emits every callback
-through a *private* signal connected to the *public* one with an explicit ``QueuedConnection``, so
-slots always run later on the GUI thread's event loop – whatever thread emitted.
+must only be touched from the GUI thread. The bridge owns the engine (one worker thread, which owns the
+device) and re-emits every callback through a *private* signal connected with an explicit
+``QueuedConnection``, so slots always run later on the GUI thread's event loop.
+
+Why handles: each submitted job gets its own :class:`JobHandle` with its own signals (napari's worker
+pattern), so a dialog connects to *its* job's ``progress`` / ``result`` instead of filtering a global
+signal by request id, and a result for a handle nobody holds any more simply goes nowhere.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
@@ -18,18 +22,35 @@ from engine.jobs import Engine, EngineCallbacks, JobFn
 log = logging.getLogger(__name__)
 
 
+class JobHandle(QObject):
+    """One submitted engine job. Exactly one of ``result`` / ``error`` / ``cancelled`` is emitted,
+    then ``finished``."""
+
+    started = Signal()
+    progress = Signal(float, str)  # fraction, message
+    message = Signal(str)
+    result = Signal(object)
+    error = Signal(str, str)  # message, traceback
+    cancelled = Signal()
+    finished = Signal()
+
+    def __init__(self, bridge: "EngineBridge", rid: int, name: str):
+        super().__init__()  # owned by Python: freed once neither the bridge nor a caller holds it
+        self.bridge, self.rid, self.name = bridge, rid, name
+        self.done = False
+
+    def cancel(self) -> None:
+        if not self.done:
+            self.bridge.engine.cancel(self.rid)
+
+
 class EngineBridge(QObject):
-    """Owns an :class:`Engine`; its signals carry the request id of the job they belong to."""
+    """Owns an :class:`Engine`; :meth:`submit` returns the job's :class:`JobHandle`."""
 
-    started = Signal(int, str)  # request id, job name
-    progress = Signal(int, float, str)  # request id, fraction, message
-    result = Signal(int, object)  # request id, job return value
-    error = Signal(int, str, str)  # request id, message, traceback
-    cancelled = Signal(int)
-    message = Signal(int, str)
-    finished = Signal(int)  # after result / error / cancelled: the job is over
+    jobStarted = Signal(object)  # JobHandle — for app-wide views (status bar) that list running jobs
+    jobFinished = Signal(object)  # JobHandle
 
-    _started = Signal(int, str)
+    _started = Signal(int)
     _progress = Signal(int, float, str)
     _result = Signal(int, object)
     _error = Signal(int, str, str)
@@ -39,15 +60,15 @@ class EngineBridge(QObject):
     def __init__(self, device: str = "auto", parent: QObject | None = None):
         super().__init__(parent)
         q = Qt.ConnectionType.QueuedConnection
-        self._started.connect(self.started.emit, q)
-        self._progress.connect(self.progress.emit, q)
-        self._result.connect(self._deliver_result, q)
-        self._error.connect(self._deliver_error, q)
-        self._cancelled.connect(self._deliver_cancelled, q)
-        self._message.connect(self.message.emit, q)
-        self._names: dict[int, str] = {}
+        self._started.connect(self._deliver_started, q)
+        self._progress.connect(lambda rid, f, m: self._emit(rid, "progress", f, m), q)
+        self._message.connect(lambda rid, text: self._emit(rid, "message", text), q)
+        self._result.connect(lambda rid, res: self._end(rid, "result", res), q)
+        self._error.connect(lambda rid, msg, tb: self._end(rid, "error", msg, tb), q)
+        self._cancelled.connect(lambda rid: self._end(rid, "cancelled"), q)
+        self._handles: dict[int, JobHandle] = {}
         callbacks = EngineCallbacks(
-            on_started=lambda rid, name: self._started.emit(rid, name),
+            on_started=lambda rid, _name: self._started.emit(rid),
             on_progress=lambda rid, frac, msg: self._progress.emit(rid, frac, msg),
             on_result=lambda rid, res: self._result.emit(rid, res),
             on_error=lambda rid, msg, tb: self._error.emit(rid, msg, tb),
@@ -59,26 +80,20 @@ class EngineBridge(QObject):
 
     # -- submission ----------------------------------------------------------------------------
 
-    def submit(self, fn: JobFn, *, name: str = "job", channel: str | None = None, priority: int = 0) -> int:
+    def submit(self, fn: JobFn, *, name: str = "job", channel: str | None = None, priority: int = 0) -> JobHandle:
+        """Queue ``fn(ctx)`` on the engine thread. Connect to the handle's signals right away: results
+        are delivered through the event loop, so nothing can arrive before control returns to it."""
         rid = self.engine.submit(fn, name=name, channel=channel, priority=priority)
-        self._names[rid] = name
-        return rid
-
-    def cancel(self, request_id: int) -> None:
-        self.engine.cancel(request_id)
+        handle = JobHandle(self, rid, name)
+        self._handles[rid] = handle
+        return handle
 
     def cancel_all(self) -> None:
         self.engine.cancel_all()
 
-    def name_of(self, request_id: int) -> str:
-        return self._names.get(request_id, "job")
-
     @property
     def device(self):
         return self.engine.device
-
-    def pending(self) -> int:
-        return self.engine.pending()
 
     def shutdown(self, timeout: float = 10.0) -> None:
         if not self._closed:
@@ -87,51 +102,28 @@ class EngineBridge(QObject):
 
     # -- delivery (GUI thread) -----------------------------------------------------------------
 
-    def _deliver_result(self, rid: int, res: Any) -> None:
-        self.result.emit(rid, res)
-        self._done(rid)
+    def _deliver_started(self, rid: int) -> None:
+        handle = self._handles.get(rid)
+        if handle is not None:
+            handle.started.emit()
+            self.jobStarted.emit(handle)
 
-    def _deliver_error(self, rid: int, msg: str, tb: str) -> None:
-        self.error.emit(rid, msg, tb)
-        self._done(rid)
+    def _emit(self, rid: int, signal: str, *args: Any) -> None:
+        handle = self._handles.get(rid)
+        if handle is None:
+            return
+        try:
+            getattr(handle, signal).emit(*args)
+        except Exception:  # a broken slot must not kill the event loop
+            log.exception("slot for job %s (%s) failed", rid, signal)
 
-    def _deliver_cancelled(self, rid: int) -> None:
-        self.cancelled.emit(rid)
-        self._done(rid)
-
-    def _done(self, rid: int) -> None:
-        self.finished.emit(rid)
-        self._names.pop(rid, None)
-
-
-class RequestRouter(QObject):
-    """Routes bridge signals for one request id to per-request handlers (then forgets them).
-
-    Why: the main window submits many kinds of jobs; keeping one ``{rid: handlers}`` table avoids
-    every widget filtering every signal, and stale results (request superseded) simply find no entry.
-    """
-
-    def __init__(self, bridge: EngineBridge, parent: QObject | None = None):
-        super().__init__(parent)
-        self._handlers: dict[int, dict[str, Callable]] = {}
-        bridge.result.connect(lambda rid, res: self._call(rid, "result", res))
-        bridge.error.connect(lambda rid, msg, tb: self._call(rid, "error", msg, tb))
-        bridge.cancelled.connect(lambda rid: self._call(rid, "cancelled"))
-        bridge.finished.connect(lambda rid: self._handlers.pop(rid, None))
-
-    def on(self, rid: int, *, result: Callable | None = None, error: Callable | None = None,
-           cancelled: Callable | None = None) -> int:
-        self._handlers[rid] = {k: v for k, v in
-                               (("result", result), ("error", error), ("cancelled", cancelled)) if v}
-        return rid
-
-    def forget(self, rid: int) -> None:
-        self._handlers.pop(rid, None)
-
-    def _call(self, rid: int, kind: str, *args) -> None:
-        fn = self._handlers.get(rid, {}).get(kind)
-        if fn is not None:
-            try:
-                fn(*args)
-            except Exception:  # a broken handler must not kill the event loop
-                log.exception("handler for request %s (%s) failed", rid, kind)
+    def _end(self, rid: int, signal: str, *args: Any) -> None:
+        handle = self._handles.pop(rid, None)
+        if handle is None:
+            return
+        handle.done = True
+        try:
+            getattr(handle, signal).emit(*args)
+        finally:
+            handle.finished.emit()
+            self.jobFinished.emit(handle)

@@ -1,7 +1,8 @@
-"""Export dialog: COCO instances JSON or semantic PNGs, run as an engine job.
+"""Export dialog: one entry per registered export format, run as an engine job.
 
-The dialog never writes files itself: it builds an :class:`~app.tasks.ExportRequest`, submits it
-through the bridge and shows the returned ExportReport – or the ExportError message – inline.
+The dialog never writes files itself: it builds an :class:`engine.curation.ExportRequest`, submits
+:func:`engine.curation.run_export` (what ``main.py export`` runs) and shows the returned ExportReport –
+or the ExportError message – inline. Formats, their options and default names come from the registry.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from .bridge import EngineBridge, RequestRouter
-from .tasks import ExportRequest, run_export
+from engine.curation import ExportRequest, export_formats, run_export
+
+from .bridge import EngineBridge
 
 IMAGE_FILTERS = {
     "All images except rejected": ("todo", "accepted"),
@@ -53,13 +55,14 @@ class ExportDialog(QDialog):
         self.setObjectName("exportDialog")
         self.setMinimumWidth(520)
         self.bridge, self.store = bridge, store
-        self.router = RequestRouter(bridge, self)
         self.default_dir = Path(default_dir)
+        self.formats = {f.name: f for f in export_formats()}
         self.format = QComboBox()
-        self.format.addItem("COCO instances (JSON, RLE masks)", "coco")
-        self.format.addItem("Semantic PNG masks (one per image)", "semantic")
+        for f in self.formats.values():
+            self.format.addItem(f.title, f.name)
+        self.format.setCurrentIndex(max(self.format.findData("coco"), 0))
         self.format.currentIndexChanged.connect(self._on_format)
-        self.out = QLineEdit(str(self.default_dir / "annotations.json"))
+        self.out = QLineEdit(str(self.default_dir / self._fmt().default_name))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         out_row = QHBoxLayout()
@@ -103,26 +106,29 @@ class ExportDialog(QDialog):
         lay.addWidget(self.progress)
         lay.addWidget(self.report_label)
         lay.addLayout(buttons)
-        self.request_id: int | None = None
+        self.job = None
         self.last_report = None
         self.last_error: str | None = None
-        bridge.progress.connect(self._on_progress)
+        self._on_format()
 
     # -- form ----------------------------------------------------------------------------------------
 
+    def _fmt(self):
+        return self.formats[self.format.currentData()]
+
     def _on_format(self) -> None:
-        coco = self.format.currentData() == "coco"
-        self.polygons.setEnabled(coco)
-        self.include_unlabelled.setEnabled(coco)
+        fmt = self._fmt()
+        self.polygons.setEnabled("polygons" in fmt.options)
+        self.include_unlabelled.setEnabled("include_unlabelled" in fmt.options)
         current = Path(self.out.text() or self.default_dir)
-        if coco and current.suffix != ".json":
-            self.out.setText(str(current / "annotations.json" if not current.suffix else current.with_suffix(".json")))
-        elif not coco and current.suffix:
-            self.out.setText(str(current.parent / "semantic_masks"))
+        folder = current.parent if current.suffix else current
+        if current.name != fmt.default_name:
+            self.out.setText(str(folder / fmt.default_name))
 
     def _browse(self) -> None:
-        if self.format.currentData() == "coco":
-            path, _ = QFileDialog.getSaveFileName(self, "COCO file", self.out.text(), "JSON (*.json)")
+        fmt = self._fmt()
+        if fmt.target == "file":
+            path, _ = QFileDialog.getSaveFileName(self, fmt.title, self.out.text(), fmt.file_filter or "")
         else:
             path = QFileDialog.getExistingDirectory(self, "Output folder", str(self.default_dir))
         if path:
@@ -131,34 +137,35 @@ class ExportDialog(QDialog):
     def request(self) -> ExportRequest:
         states = tuple(s for s, box in (("accepted", self.state_accepted), ("proposed", self.state_proposed))
                        if box.isChecked())
-        return ExportRequest(fmt=self.format.currentData(), out=Path(self.out.text()).expanduser(),
+        return ExportRequest(format=self.format.currentData(), out=Path(self.out.text()).expanduser(),
                              states=states, image_status=IMAGE_FILTERS[self.image_filter.currentText()],
                              polygons=self.polygons.isChecked(),
                              include_unlabelled=self.include_unlabelled.isChecked())
 
     # -- run -----------------------------------------------------------------------------------------
 
-    def start_export(self) -> int | None:
-        req = self.request()
-        if not req.states:
+    def start_export(self):
+        """Submit the export; returns its job handle (None when the form is incomplete)."""
+        states = tuple(s for s, box in (("accepted", self.state_accepted), ("proposed", self.state_proposed))
+                       if box.isChecked())
+        if not states:
             self._show_error("Choose at least one segment state to export.")
             return None
         if not self.out.text().strip():
             self._show_error("Choose an output path.")
             return None
+        req = self.request()
         self.last_report, self.last_error = None, None
         self.export_btn.setEnabled(False)
         self.progress.setVisible(True)
         self.progress.setValue(0)
         self.report_label.setText("Exporting…")
-        rid = self.bridge.submit(partial(run_export, store=self.store, request=req), name="export")
-        self.request_id = rid
-        self.router.on(rid, result=self._on_result, error=self._on_error, cancelled=self._on_cancelled)
-        return rid
-
-    def _on_progress(self, rid: int, frac: float, _msg: str) -> None:
-        if rid == self.request_id:
-            self.progress.setValue(int(frac * 100))
+        self.job = self.bridge.submit(partial(run_export, store=self.store, request=req), name="export")
+        self.job.progress.connect(lambda frac, _msg: self.progress.setValue(int(frac * 100)))
+        self.job.result.connect(self._on_result)
+        self.job.error.connect(self._on_error)
+        self.job.cancelled.connect(self._on_cancelled)
+        return self.job
 
     def _on_result(self, report) -> None:
         self.last_report = report

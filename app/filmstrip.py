@@ -148,9 +148,6 @@ class FilmstripModel(QAbstractListModel):
     def _on_thumb_failed(self, image_id: int, reason: str) -> None:
         self.set_error(image_id, reason)
 
-    def wait_thumbnails(self, msecs: int = 5000) -> bool:
-        return self._pool.waitForDone(msecs)
-
 
 class FilmstripDelegate(QStyledItemDelegate):
     """Thumbnail on the left, file name and status on the right, status badge on the thumbnail."""

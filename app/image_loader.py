@@ -110,7 +110,6 @@ class ImageLoader(QObject):
         self._gen = 0
         self._epoch = 0  # bumped by clear(): results of a closed project never enter the cache
         self._gen_lock = threading.Lock()
-        self._pending: int | None = None  # image id of the latest request still decoding
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self._relay = _Relay(self)
@@ -134,26 +133,19 @@ class ImageLoader(QObject):
         with self._gen_lock:
             self._gen += 1  # results in flight are dropped
             self._epoch += 1
-        self._pending = None
         self._cache.clear()
-
-    @property
-    def pending(self) -> int | None:
-        return self._pending
 
     def request(self, image_id: int, path: Path) -> None:
         """Decode ``path`` on the pool thread; ``loaded``/``failed`` fire only if still the latest."""
         with self._gen_lock:
             self._gen += 1
             gen, epoch = self._gen, self._epoch
-        self._pending = image_id
         self._pool.start(_DecodeTask(self, epoch, gen, image_id, Path(path)))
 
     def cancel(self) -> None:
         """Forget the pending request (e.g. the user went to an already cached image)."""
         with self._gen_lock:
             self._gen += 1
-        self._pending = None
 
     def _on_done(self, epoch: int, gen: int, img: DisplayImage) -> None:
         if epoch != self._epoch:
@@ -163,12 +155,10 @@ class ImageLoader(QObject):
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         if self._is_current(gen):
-            self._pending = None
             self.loaded.emit(img)
 
     def _on_failed(self, gen: int, image_id: int, reason: str) -> None:
         if self._is_current(gen):
-            self._pending = None
             self.failed.emit(image_id, reason)
 
     def wait(self, timeout_ms: int = 30_000) -> bool:

@@ -1,90 +1,73 @@
-"""Layer controls: visibility and opacity per overlay, eigenvector index, colormap, brush radius."""
+"""Layer controls generated from the canvas's layers: a visibility box and (where the layer has one)
+an opacity slider per layer, then each layer's own controls; plus the brush radius of the canvas.
+
+Every control writes to its layer model and follows the model's ``changed`` signal, so a change made
+elsewhere (a key, restored settings) shows here without the window syncing anything by hand.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QSlider, QSpinBox,
-                               QVBoxLayout, QWidget)
-
-from .canvas import LAYERS
-
-LAYER_TITLES = {"eigen": "Eigenvector", "segments": "Segments", "alpha": "Matting alpha", "box": "Object box"}
-COLORMAPS = ("viridis", "magma", "inferno", "plasma", "cividis", "CET-D1")
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QCheckBox, QFormLayout, QHBoxLayout, QSlider, QSpinBox, QVBoxLayout,
+                               QWidget)
 
 
 class LayersPanel(QWidget):
-    visibilityChanged = Signal(str, bool)
-    opacityChanged = Signal(str, float)
-    eigenIndexChanged = Signal(int)
-    colormapChanged = Signal(str)
-    contoursChanged = Signal(bool)
-    brushRadiusChanged = Signal(int)
-
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, canvas, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("layersPanel")
+        self.canvas = canvas
         self.checks: dict[str, QCheckBox] = {}
         self.sliders: dict[str, QSlider] = {}
+        self.controls: dict[str, QWidget] = {}
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        for name in LAYERS:
+        for name, layer in reversed(canvas.layers.items()):  # top layer first, as drawn
             row = QHBoxLayout()
-            cb = QCheckBox(LAYER_TITLES[name])
-            cb.toggled.connect(lambda on, n=name: self.visibilityChanged.emit(n, on))
+            cb = QCheckBox(layer.title)
+            cb.toggled.connect(layer.set_visible)
             row.addWidget(cb, 1)
-            if name != "box":
+            self.checks[name] = cb
+            if layer.default_opacity is not None:
                 sl = QSlider(Qt.Orientation.Horizontal)
                 sl.setRange(0, 100)
                 sl.setFixedWidth(110)
-                sl.setToolTip(f"{LAYER_TITLES[name]} opacity")
-                sl.valueChanged.connect(lambda v, n=name: self.opacityChanged.emit(n, v / 100.0))
+                sl.setToolTip(f"{layer.title} opacity")
+                sl.valueChanged.connect(lambda v, lay_=layer: lay_.set_opacity(v / 100.0))
                 row.addWidget(sl)
                 self.sliders[name] = sl
-            self.checks[name] = cb
             lay.addLayout(row)
+            extra = layer.create_controls(self)
+            if extra is not None:
+                extra.setContentsMargins(18, 0, 0, 0)
+                lay.addWidget(extra)
+                self.controls[name] = extra
+            layer.changed.connect(lambda n=name: self._sync(n))
+            self._sync(name)
         form = QFormLayout()
-        self.eigen_index = QSpinBox()
-        self.eigen_index.setRange(1, 9)
-        self.eigen_index.setToolTip("Eigenvector shown (keys 1–9); 0 is the trivial constant one")
-        self.eigen_index.valueChanged.connect(self.eigenIndexChanged.emit)
-        self.colormap = QComboBox()
-        self.colormap.addItems(COLORMAPS)
-        self.colormap.currentTextChanged.connect(self.colormapChanged.emit)
-        self.contours = QCheckBox("Outline segments")
-        self.contours.toggled.connect(self.contoursChanged.emit)
         self.brush_radius = QSpinBox()
         self.brush_radius.setRange(1, 200)
         self.brush_radius.setSuffix(" px")
         self.brush_radius.setToolTip("Brush / eraser radius ([ and ] change it)")
-        self.brush_radius.valueChanged.connect(self.brushRadiusChanged.emit)
-        form.addRow("Eigenvector", self.eigen_index)
-        form.addRow("Colormap", self.colormap)
-        form.addRow("", self.contours)
+        self.brush_radius.setValue(int(canvas.brush_radius))
+        self.brush_radius.valueChanged.connect(canvas.set_brush_radius)
         form.addRow("Brush radius", self.brush_radius)
         lay.addLayout(form)
-        self.info = QLabel("")
-        self.info.setObjectName("hint")
-        self.info.setWordWrap(True)
-        lay.addWidget(self.info)
         lay.addStretch(1)
 
-    def sync(self, canvas, eigen_index: int, colormap: str) -> None:
-        """Show the canvas's current state without re-emitting it."""
-        for name in LAYERS:
-            self.checks[name].blockSignals(True)
-            self.checks[name].setChecked(canvas.layer_visible(name))
-            self.checks[name].blockSignals(False)
-            if name in self.sliders:
-                self.sliders[name].blockSignals(True)
-                self.sliders[name].setValue(int(round(canvas.layer_opacity(name) * 100)))
-                self.sliders[name].blockSignals(False)
-        for w, value in ((self.eigen_index, eigen_index), (self.brush_radius, int(canvas.brush_radius))):
-            w.blockSignals(True)
-            w.setValue(value)
-            w.blockSignals(False)
-        self.colormap.blockSignals(True)
-        self.colormap.setCurrentText(colormap)
-        self.colormap.blockSignals(False)
-        self.contours.blockSignals(True)
-        self.contours.setChecked(canvas.contours)
-        self.contours.blockSignals(False)
+    def _sync(self, name: str) -> None:
+        layer = self.canvas.layers[name]
+        cb = self.checks[name]
+        cb.blockSignals(True)
+        cb.setChecked(layer.visible)
+        cb.blockSignals(False)
+        if name in self.sliders:
+            sl = self.sliders[name]
+            sl.blockSignals(True)
+            sl.setValue(int(round(layer.opacity * 100)))
+            sl.blockSignals(False)
+
+    def sync_brush(self) -> None:
+        self.brush_radius.blockSignals(True)
+        self.brush_radius.setValue(int(self.canvas.brush_radius))
+        self.brush_radius.blockSignals(False)

@@ -10,8 +10,6 @@ from PySide6.QtGui import QIcon
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 ICONS = RESOURCES / "icons"
 STYLE = RESOURCES / "styles" / "app.qss"
-STATUSES = ("todo", "accepted", "rejected", "error")
-
 
 @lru_cache(maxsize=None)
 def icon(name: str) -> QIcon:

@@ -1,7 +1,8 @@
 """Segment list of the current image: accept, reject, merge, relabel, delete; filter by source.
 
-The panel only *requests* changes (signals); the main window applies them to the store – one undo
-step each – and then hands the refreshed records back with :meth:`SegmentPanel.set_segments`.
+The panel only *requests* changes (signals); :class:`app.segment_editor.SegmentEditor` applies them to
+the store – one undo step each – and the window hands the reloaded records of
+:class:`app.current_segments.CurrentSegments` back with :meth:`SegmentPanel.set_segments`.
 """
 
 from __future__ import annotations
@@ -116,8 +117,8 @@ class SegmentPanel(QWidget):
         names = getattr(self, "_class_names", {})
         self.tree.blockSignals(True)
         self.tree.clear()
-        self._records = list(records)
-        for rec in self._records:
+        self._records = records  # the caller's list (CurrentSegments owns it): displayed, not copied
+        for rec in records:
             label = rec.name or (f"{rec.source} #{rec.label}" if rec.label is not None else rec.source)
             cls = names.get(rec.class_id, "—") if rec.class_id is not None else "—"
             state = str(getattr(rec.state, "value", rec.state))

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from engine.backbone import available_backbones
 
-from .tasks import Settings
+from engine.curation import CurationSettings as Settings
 
 BACKBONE_ENV = "MASKCURATOR_BACKBONE"
 

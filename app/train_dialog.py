@@ -16,12 +16,11 @@ from PySide6.QtGui import QIntValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
-from engine.configs import build_config, config_fields
 from engine import curation
+from engine.configs import build_config, config_fields
 from engine.methods.base import TrainingSet, trainable_methods
 
-from .bridge import EngineBridge, RequestRouter
-from .tasks import run_prediction, run_training
+from .bridge import EngineBridge
 
 
 def _text(value) -> str:
@@ -44,7 +43,6 @@ class TrainDialog(QDialog):
         self.setMinimumWidth(480)
         self.resize(540, 620)
         self.bridge, self.store, self.models_dir = bridge, store, Path(models_dir)
-        self.router = RequestRouter(bridge, self)
         self.methods = methods if methods is not None else trainable_methods()
         self.method = QComboBox()
         for name, info in self.methods.items():
@@ -88,11 +86,10 @@ class TrainDialog(QDialog):
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
         lay.addLayout(buttons)
-        self.request_id: int | None = None
+        self.job = None  # JobHandle of the training / prediction in flight
         self.checkpoint: Path | None = None
         self.last_error: str | None = None
         self.last_result = None
-        bridge.progress.connect(self._on_progress)
         if not self.methods:
             self.status.setText("No trainable methods are installed in this build.")
             self.train_btn.setEnabled(False)
@@ -153,7 +150,7 @@ class TrainDialog(QDialog):
     def training_set(self) -> TrainingSet:
         return curation.training_set(self.store)
 
-    def start_training(self) -> int | None:
+    def start_training(self):
         info = self.current_info()
         if info is None:
             return None
@@ -168,15 +165,16 @@ class TrainDialog(QDialog):
             return self._fail(f"{info.title} needs image-level tags: tick the classes present in some "
                               "images in the Tags panel first.")
         workdir = self.models_dir / f"{info.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        fn = partial(run_training, info=info, training_set=tset, config=cfg, workdir=workdir)
+        fn = partial(curation.run_training, method=info, training_set=tset, config=cfg, workdir=workdir)
         return self._submit(fn, f"train {info.name}", self._on_trained)
 
-    def run_on_dataset(self) -> int | None:
+    def run_on_dataset(self):
         info = self.current_info()
         if info is None or self.checkpoint is None:
             return self._fail("Train the method (or pick a checkpoint) first.")
         items = curation.prediction_items(self.store)
-        fn = partial(run_prediction, info=info, checkpoint=self.checkpoint, store=self.store, items=items)
+        fn = partial(curation.predict_into_store, info=info, checkpoint=self.checkpoint, store=self.store,
+                     items=items)
         return self._submit(fn, f"predict {info.name}", self._on_predicted)
 
     def set_checkpoint(self, path: Path) -> None:
@@ -184,19 +182,20 @@ class TrainDialog(QDialog):
         self.run_btn.setEnabled(True)
 
     def cancel(self) -> None:
-        if self.request_id is not None:
-            self.bridge.cancel(self.request_id)
+        if self.job is not None:
+            self.job.cancel()
 
     def done(self, result: int) -> None:
         """Closing the dialog cancels its job: the engine has one worker, and a training nobody can see
         (or cancel: the status bar does not track it) would block image analysis until it ends."""
-        rid, self.request_id = self.request_id, None
-        if rid is not None:
-            self.router.forget(rid)  # the dialog may be deleted before the engine confirms
-            self.bridge.cancel(rid)
+        job, self.job = self.job, None
+        if job is not None:
+            for signal in (job.progress, job.result, job.error, job.cancelled):
+                signal.disconnect()  # the dialog may be deleted before the engine confirms
+            job.cancel()
         super().done(result)
 
-    def _submit(self, fn, name: str, on_result) -> int:
+    def _submit(self, fn, name: str, on_result):
         self.last_error = None
         self.progress.setValue(0)
         self.status.setText(f"{name}…")
@@ -204,11 +203,12 @@ class TrainDialog(QDialog):
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         self._lock_form(True)
-        rid = self.bridge.submit(fn, name=name)
-        self.request_id = rid
-        self.router.on(rid, result=on_result, error=lambda msg, _tb: self._fail(msg),
-                       cancelled=self._on_cancelled)
-        return rid
+        self.job = job = self.bridge.submit(fn, name=name)
+        job.progress.connect(self._on_progress)
+        job.result.connect(on_result)
+        job.error.connect(lambda msg, _tb: self._fail(msg))
+        job.cancelled.connect(self._on_cancelled)
+        return job
 
     def _lock_form(self, busy: bool) -> None:
         """While a job runs the method and its settings are fixed: switching the method mid-training
@@ -217,17 +217,16 @@ class TrainDialog(QDialog):
         self.form_host.setEnabled(not busy)
 
     def _idle(self) -> None:
-        self.request_id = None
+        self.job = None
         self._lock_form(False)
         self.cancel_btn.setEnabled(False)
         self.train_btn.setEnabled(bool(self.methods))
         self.run_btn.setEnabled(self.checkpoint is not None)
 
-    def _on_progress(self, rid: int, frac: float, msg: str) -> None:
-        if rid == self.request_id:
-            self.progress.setValue(int(frac * 100))
-            if msg:
-                self.status.setText(msg)
+    def _on_progress(self, frac: float, msg: str) -> None:
+        self.progress.setValue(int(frac * 100))
+        if msg:
+            self.status.setText(msg)
 
     def _on_trained(self, checkpoint) -> None:
         self.checkpoint = Path(checkpoint)

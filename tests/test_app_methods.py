@@ -92,7 +92,7 @@ def open_method(qtbot, w, method: str, values: dict):
 def train_and_run(qtbot, w, dlg) -> Path:
     """Start training, wait for the checkpoint, run on the dataset; returns the checkpoint path."""
     qtbot.mouseClick(dlg.train_btn, Qt.MouseButton.LeftButton)
-    assert dlg.request_id is not None, dlg.last_error
+    assert dlg.job is not None, dlg.last_error
     qtbot.waitUntil(lambda: dlg.checkpoint is not None or dlg.last_error is not None, timeout=TIMEOUT)
     assert dlg.last_error is None, dlg.last_error
     ckpt = dlg.checkpoint
@@ -200,13 +200,13 @@ def test_dialog_locks_method_while_training_and_close_cancels(qtbot, small_folde
     w = open_window(qtbot, small_folder)
     dlg = open_method(qtbot, w, "stego", {**STEGO, "steps": "100000"})
     qtbot.mouseClick(dlg.train_btn, Qt.MouseButton.LeftButton)
-    rid = dlg.request_id
-    assert rid is not None
+    assert dlg.job is not None
+    rid = dlg.job.rid
     qtbot.waitUntil(lambda: dlg.progress.value() > 0 or dlg.last_error is not None, timeout=TIMEOUT)
     assert dlg.last_error is None, dlg.last_error
     # switching the method now would pair STEGO's checkpoint with another predictor
     assert not dlg.method.isEnabled() and not dlg.form_host.isEnabled() and dlg.cancel_btn.isEnabled()
-    with qtbot.waitSignal(w.bridge.cancelled, timeout=TIMEOUT, check_params_cb=lambda r: r == rid):
+    with qtbot.waitSignal(w.bridge.jobFinished, timeout=TIMEOUT, check_params_cb=lambda h: h.rid == rid):
         dlg.close()  # the Close button / window close: the training must not keep the engine busy
     assert w.bridge.engine.wait_idle(timeout=10)
     assert w.request_analysis(w.current_id, replace=True) is not None  # the engine serves analysis again
@@ -217,7 +217,7 @@ def test_ial_without_tags_says_so_in_the_dialog(qtbot, small_folder):
     w.class_manager.add_class("cat")  # a class list but no image tagged with it
     dlg = open_method(qtbot, w, "ial", IAL)
     qtbot.mouseClick(dlg.train_btn, Qt.MouseButton.LeftButton)
-    assert dlg.request_id is None  # nothing was submitted to the engine
+    assert dlg.job is None  # nothing was submitted to the engine
     assert dlg.last_error is not None and "needs image-level tags" in dlg.last_error
     assert "needs image-level tags" in dlg.status.text() and dlg.status.text().startswith("Error:")
     assert dlg.train_btn.isEnabled() and not dlg.run_btn.isEnabled() and dlg.isVisible()

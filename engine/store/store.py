@@ -30,6 +30,8 @@ from .schema import PRIMARY_KEYS, ensure_schema
 _BUSY_TIMEOUT_S = 30.0
 
 
+_KEEP_CLASS = object()  # update_segment_mask: leave the class as it is
+
 class _Tx:
     """Row writes inside one transaction; records row images for the undo log when ``record``."""
 
@@ -572,13 +574,16 @@ class ProjectStore:
                 tx.delete("segments", (sid,))
         return self.segment(new_id)
 
-    def update_segment_mask(self, segment_id: int, mask: np.ndarray) -> None:
-        """Replace a segment's mask (one brush/erase stroke). An edited proposal becomes accepted so a
-        re-run of its method cannot wipe the edit."""
+    def update_segment_mask(self, segment_id: int, mask: np.ndarray, *, class_id: Any = _KEEP_CLASS) -> None:
+        """Replace a segment's mask (one brush/erase stroke, or a prompted refinement that may also set
+        its ``class_id``), as one undo step. An edited proposal becomes accepted so a re-run of its
+        method cannot wipe the edit."""
         with self._write(f"Edit mask of segment {segment_id}") as tx:
             row = self._segment_row(tx.conn, segment_id)
             r = self._encode_for_image(tx.conn, int(row["image_id"]), mask)
             values = _segment_values(r)
+            if class_id is not _KEEP_CLASS:
+                values["class_id"] = self._check_class(tx.conn, class_id)
             if row["state"] == SegmentState.PROPOSED.value:
                 values["state"] = SegmentState.ACCEPTED.value
             tx.update("segments", (int(segment_id),), values)

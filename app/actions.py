@@ -1,0 +1,108 @@
+"""The window's actions as data: one table of specs, grouped into menus and the toolbar (labelme's way).
+
+Why a table: the keyboard map, the menus, the toolbar and the README's shortcut list read from one
+place, and the window only supplies a slot per action key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QToolBar
+
+K = Qt.Key
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    key: str
+    text: str
+    shortcuts: tuple = ()
+    tip: str = ""
+    checkable: bool = False
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("open", "Open folder…", ("Ctrl+O",)),
+    ActionSpec("export", "Export…", ("Ctrl+E",), "Export COCO / semantic PNGs"),
+    ActionSpec("settings", "Preferences…", ("Ctrl+,",)),
+    ActionSpec("prev", "Previous", (K.Key_Left, "A"), "Previous image"),
+    ActionSpec("next", "Next", (K.Key_Right, "D"), "Next image"),
+    ActionSpec("next_todo", "Next to-do", ("N",), "Next image still to review"),
+    ActionSpec("accept_image", "Accept image", (K.Key_Return, K.Key_Enter),
+               "Mark the image reviewed/accepted and go to the next to-do (with a prompt mask: commit it)"),
+    ActionSpec("reject_image", "Reject image", (K.Key_Backspace, K.Key_Delete),
+               "Reject the whole image (excluded from export) and go on"),
+    ActionSpec("undo", "Undo", ("Ctrl+Z",)),
+    ActionSpec("redo", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y")),
+    ActionSpec("brush", "Brush", ("B",), "Paint into the selected segment (new segment if none)", True),
+    ActionSpec("erase", "Erase", ("E",), "Erase from the selected segment", True),
+    ActionSpec("prompt", "Prompt", ("P",), "Click = object, right-click = not object, drag = box, "
+               "Shift+drag = scribble; Enter commits, Esc discards", True),
+    ActionSpec("view_mode", "Select / pan", (K.Key_Escape,)),
+    ActionSpec("merge", "Merge", ("M",), "Merge the selected segments"),
+    ActionSpec("accept_segments", "Accept segments", ("Y",)),
+    ActionSpec("reject_segments", "Reject segments", ("X",)),
+    ActionSpec("radius_down", "Smaller brush", ("[",)),
+    ActionSpec("radius_up", "Larger brush", ("]",)),
+    ActionSpec("analyse_all", "Analyse all", ("Ctrl+R",), "Analyse every image and cluster the dataset (DSM)"),
+    ActionSpec("reanalyse", "Re-analyse image", ("Ctrl+Shift+R",),
+               "Recompute this image and replace its open proposals"),
+    ActionSpec("train", "Train…", ("Ctrl+T",), "Train a method on this folder"),
+    *(ActionSpec(f"eigen{k}", f"Eigenvector {k}", (str(k),)) for k in range(1, 10)),
+)
+
+TOOLBAR = ("open", None, "prev", "next", "next_todo", None, "accept_image", "reject_image", None, "undo",
+           "redo", None, "prompt", "brush", "erase", "merge", None, "analyse_all", "train", "export", "settings")
+
+MENUS = (("&File", ("open", "export", "settings")),
+         ("&Edit", ("undo", "redo", "merge", "accept_segments", "reject_segments")),
+         ("&Review", ("prev", "next", "next_todo", "accept_image", "reject_image")),
+         ("&Tools", ("prompt", "brush", "erase", "view_mode", "radius_down", "radius_up")),
+         ("&Analysis", ("analyse_all", "reanalyse", "train")))
+
+
+def _sequence(s) -> QKeySequence:
+    return QKeySequence(s)
+
+
+def build_actions(window: QMainWindow, slots: dict[str, Callable]) -> dict[str, QAction]:
+    """One QAction per spec, wired to ``slots[key]`` (checkable ones get the new state), added to the
+    window so their shortcuts work even when the toolbar is hidden; plus the toolbar and menus."""
+    actions: dict[str, QAction] = {}
+    for spec in ACTIONS:
+        act = QAction(spec.text, window)
+        keys = [_sequence(s) for s in spec.shortcuts]
+        if keys:
+            act.setShortcuts(keys)
+        act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        slot = slots[spec.key]
+        if spec.checkable:
+            act.setCheckable(True)
+            act.toggled.connect(slot)
+        else:
+            act.triggered.connect(lambda _=False, s=slot: s())
+        names = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in keys)
+        tip = spec.tip or spec.text
+        act.setToolTip(f"{tip} ({names})" if names else tip)
+        window.addAction(act)
+        actions[spec.key] = act
+    tb = QToolBar("Main")
+    tb.setObjectName("mainToolbar")
+    tb.setMovable(False)
+    tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    for key in TOOLBAR:
+        if key is None:
+            tb.addSeparator()
+        else:
+            tb.addAction(actions[key])
+    window.addToolBar(tb)
+    menu = window.menuBar()
+    for title, keys in MENUS:
+        m = menu.addMenu(title)
+        for key in keys:
+            m.addAction(actions[key])
+    return actions
