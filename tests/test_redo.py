@@ -111,7 +111,7 @@ def test_config_validation():
 def test_batch_sampler_shapes_and_range(horse_images):
     s = BatchSampler(horse_images.images, 5, seed=0)
     seen = torch.cat([s.next() for _ in range(4)])
-    assert seen.shape == (20, 3, 32, 32) and seen.min() >= -1 and seen.max() <= 1
+    assert seen.shape == (20, 3, 32, 32) and seen.min() >= 0 and seen.max() <= 1
 
 
 # -- learning signal -------------------------------------------------------------------------------
@@ -274,3 +274,112 @@ def test_learned_masks_beat_all_foreground_baseline(shared_data, tmp_path):
     learned = evaluate(load_predictor(best, "cpu"), val)
     baseline = evaluate_baseline(val, "all")
     assert learned.iou > baseline.iou + 0.05, (learned, baseline)
+
+
+# -- fidelity to the reference networks (mickaelChen/ReDO models.py, train.py) --------------------
+
+def test_mask_res_block_normalises_and_rectifies_after_the_skip_addition():
+    """_resBloc: activationF(blocs(x) + x) = relu(IN(conv(relu(IN(conv x))) + x)), zero padding."""
+    from engine.methods.redo.mask_net import _ResBlock
+
+    blk = _ResBlock(4)
+    last = [m for m in blk.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.zeros_(last.bias)
+    x = torch.randn(2, 4, 6, 6)
+    expected = torch.relu(torch.nn.functional.instance_norm(x))
+    torch.testing.assert_close(blk(x), expected, atol=1e-5, rtol=1e-5)
+    convs = [m for m in blk.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(c.padding == (1, 1) and c.padding_mode == "zeros" for c in convs)
+    assert not any(isinstance(m, torch.nn.ReflectionPad2d) for m in blk.modules())
+
+
+def test_mask_net_two_regions_is_one_sigmoid_logit_and_psp_pools_like_avgpool2d():
+    from engine.methods.redo.mask_net import psp_pool
+
+    net = MaskNet(n_regions=2, nf=8, n_res=1, temperature=2.0)
+    head = [m for m in net.head.modules() if isinstance(m, torch.nn.Conv2d)][0]
+    assert head.out_channels == 1  # _upConv(1 if nMasks == 2 ...)
+    assert net.up1[0].out_channels == (8 + 4) // 2 and net.up2[0].out_channels == (8 + 4) // 4
+    x = torch.rand(1, 3, 32, 32)
+    logits = net.logits(x)
+    sig = torch.sigmoid(logits[:, :1] / 2.0)
+    torch.testing.assert_close(net(x), torch.cat([sig, 1 - sig], 1))
+    f = torch.randn(1, 2, 32, 32)
+    torch.testing.assert_close(psp_pool(f, 3), torch.nn.AvgPool2d(32 // 3, 32 // 3)(f))
+    torch.testing.assert_close(psp_pool(f, 6), torch.nn.AvgPool2d(32 // 6, 32 // 6)(f))
+
+
+def test_conditional_instance_norm_scale_is_gamma_of_z_not_one_plus():
+    from engine.methods.redo.layers import ConditionalInstanceNorm
+
+    cin = ConditionalInstanceNorm(4, 3, 0.8)
+    torch.nn.init.zeros_(cin.gamma.weight)
+    torch.nn.init.zeros_(cin.gamma.bias)
+    z = torch.randn(2, 3)
+    out = cin(torch.randn(2, 4, 5, 5), z)
+    torch.testing.assert_close(out, cin.beta(z)[:, :, None, None].expand_as(out))
+
+
+def test_generator_block_takes_the_mask_once_before_upsampling():
+    from engine.methods.redo.generator import RegionGenerator
+
+    gen = RegionGenerator(32, z_dim=4, nf=4, self_attention=True)
+    for block in gen.blocks:
+        assert block.c1.in_channels == block.n1.norm.num_features + 1  # features + mask
+        assert block.c2.in_channels == block.c2.out_channels  # features only (convB)
+        assert block.c1.bias is None and block.c2.bias is not None
+    assert not torch.nn.utils.parametrize.is_parametrized(gen.fc)  # plain nn.Linear(nc, 4*4*16nf)
+    assert all(not torch.nn.utils.parametrize.is_parametrized(m) for m in (gen.blocks[0].n1.gamma,))
+    # The block sees the mask at its *input* resolution (avg-pooled by mask_ratio), upsampled with h.
+    block = gen.blocks[0]
+    seen = {}
+    block.c1.register_forward_hook(lambda m, inp, out: seen.update(mask=inp[0][:, -1:]))
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., :16, :] = 1.0
+    gen(mask, torch.randn(1, 4))
+    pooled = torch.nn.functional.avg_pool2d(mask, 8)  # 4x4, the first block's input size
+    torch.testing.assert_close(seen["mask"], torch.nn.functional.interpolate(pooled, scale_factor=2))
+
+
+def test_discriminator_sums_the_last_block_without_relu_into_a_plain_linear():
+    from engine.methods.redo.discriminator import Discriminator, LatentEncoder
+
+    d = Discriminator(32, nf=4, self_attention=True)
+    assert isinstance(d.fc, torch.nn.Linear) and not torch.nn.utils.parametrize.is_parametrized(d.fc)
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        feats = d.blocks(x)
+        assert feats.min() < 0  # so a ReLU before the sum would change the score
+        torch.testing.assert_close(d(x), d.fc(feats.sum(dim=(2, 3))).squeeze(1))
+    enc = LatentEncoder(32, 2, 4)
+    assert not torch.nn.utils.parametrize.is_parametrized(enc.fc)
+
+
+def test_reference_defaults_encoder_width_no_flip_nearest_resize_unit_range():
+    from PIL import Image
+    from torchvision import transforms
+
+    from engine.methods.redo.data import square_crop, to_model_input
+
+    cfg = RedoConfig()
+    assert (cfg.nf_mask, cfg.nf_generator, cfg.nf_discriminator, cfg.nf_encoder) == (64, 32, 64, 64)
+    assert cfg.hflip is False and cfg.batch_size == 20 and cfg.lambda_z == 5.0
+    rng = np.random.default_rng(0)
+    for shape in ((50, 77, 3), (91, 40, 3), (33, 33, 3)):
+        rgb = (rng.random(shape) * 255).astype(np.uint8)
+        ref = transforms.Compose([transforms.Resize(32, transforms.InterpolationMode.NEAREST),
+                                  transforms.CenterCrop(32)])(Image.fromarray(rgb))
+        np.testing.assert_array_equal(square_crop(rgb, 32), np.asarray(ref))
+    u8 = torch.tensor([[[[0, 255]]]], dtype=torch.uint8).expand(1, 3, 1, 2)
+    torch.testing.assert_close(to_model_input(u8), torch.tensor([0.0, 1.0]).expand(1, 3, 1, 2))
+
+
+def test_checkpoints_of_the_old_network_layout_are_refused(tmp_path):
+    cfg = tiny()
+    path = save_checkpoint(tmp_path / "v1.pt", RedoNetworks(cfg), cfg)
+    blob = torch.load(path, weights_only=True)
+    blob["version"] = 1
+    torch.save(blob, path)
+    with pytest.raises(CheckpointError, match="older ReDO network layout"):
+        load_predictor(path, "cpu")

@@ -12,7 +12,7 @@ from .config import RedoConfig
 from .networks import RedoNetworks
 
 CHECKPOINT_FORMAT = "maskcurator.redo"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: network blocks as the reference (v1 layouts no longer load)
 
 
 class CheckpointError(ValueError):
@@ -38,6 +38,9 @@ def load_checkpoint(path: str | Path) -> dict:
                               f"expected {CHECKPOINT_FORMAT!r})")
     if ckpt.get("version", 0) > CHECKPOINT_VERSION:
         raise CheckpointError(f"{path.name} was written by a newer MaskCurator (version {ckpt['version']})")
+    if ckpt.get("version", 0) < CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path.name} was trained with an older ReDO network layout (version "
+                              f"{ckpt.get('version', 0)}); train ReDO again to get a usable model")
     if "mask" not in ckpt.get("state_dict", {}):
         raise CheckpointError(f"{path.name} has no mask-network weights")
     try:

@@ -1,9 +1,8 @@
 """ReDO settings. Defaults follow the reference (``mickaelChen/ReDO`` train.py) unless noted.
 
-Deviations, all configurable: the region generators default to ``nf_generator=32`` (the README's
-Flowers recipe, ``--nfX 32``) and the latent-recovery encoder to ``nf_encoder=32`` (it only regresses
-z, so half the reference width halves its cost); the reference uses 64 for every network. Tests and
-CPU runs use much narrower widths through these same fields.
+Widths follow the README's Flowers command (``--nfX 32 --useSelfAttG --useSelfAttD``): 64 for the
+mask network, discriminator and latent encoder (``--nf`` default), 32 for the region generators.
+Tests and CPU runs use much narrower widths through these same fields.
 
 The GUI builds its training form from these fields and the CLI parses ``--set key=value`` against
 their types, so every field is a plain scalar with a default.
@@ -28,7 +27,7 @@ class RedoConfig:
     nf_mask: int = 64
     nf_generator: int = 32
     nf_discriminator: int = 64
-    nf_encoder: int = 32
+    nf_encoder: int = 64
     mask_res_blocks: int = 3
     self_attention_g: bool = True  # SAGAN block before the generators' last up-block
     self_attention_d: bool = True  # SAGAN block after the discriminator's first block
@@ -46,7 +45,7 @@ class RedoConfig:
     lambda_z: float = 5.0  # weight of the latent-recovery MSE in the generator-side loss
     steps: int = 30000  # README: stop between 20k and 40k iterations
     seed: int = 0
-    hflip: bool = True  # random horizontal flip of training images
+    hflip: bool = False  # random horizontal flip of training images (the reference has none)
     # bookkeeping
     log_every: int = 10  # loss averages written to the training log
     checkpoint_every: int = 500  # redo_last.pt; 0 = only at the end

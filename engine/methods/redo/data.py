@@ -1,7 +1,7 @@
-"""Training images for ReDO: one square uint8 tensor per image, cached, sampled with random flips.
+"""Training images for ReDO: one square uint8 tensor per image, cached, sampled in shuffled epochs.
 
-Each image is resized so its short side equals ``size`` and centre-cropped, as the reference does
-(it uses NEAREST resizing; we use antialiased bilinear, which avoids aliasing on downscaled photos).
+Each image is resized (nearest neighbour) so its short side equals ``size`` and centre-cropped, as the
+reference does. Random horizontal flips are optional (off by default: the reference has none).
 The whole set is kept as one uint8 tensor (328 horses at 128 px = 16 MB) on the training device, and
 optionally persisted under the work directory so re-training skips decoding.
 """
@@ -20,16 +20,22 @@ from PIL import Image
 from ...fileio import atomic_torch_save
 from ...imageio import ImageLoadError, load_image
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: nearest resize + torchvision crop rounding
 
 
-def square_crop(rgb: np.ndarray, size: int, resample: int = Image.BILINEAR) -> np.ndarray:
-    """Short side -> ``size``, then centre crop to ``size`` x ``size`` (works for masks too)."""
+def square_crop(rgb: np.ndarray, size: int, resample: int = Image.NEAREST) -> np.ndarray:
+    """Short side -> ``size``, then centre crop to ``size`` x ``size`` (works for masks too).
+
+    torchvision's ``Resize(size, Image.NEAREST)`` + ``CenterCrop(size)`` as the reference uses them:
+    long side ``int(size * long / short)``, crop offset ``int(round((n - size) / 2))``.
+    """
     h, w = rgb.shape[:2]
-    scale = size / min(h, w)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    if h <= w:
+        nh, nw = size, max(size, int(size * w / h))
+    else:
+        nh, nw = max(size, int(size * h / w)), size
     img = Image.fromarray(rgb).resize((nw, nh), resample)
-    left, top = (nw - size) // 2, (nh - size) // 2
+    left, top = int(round((nw - size) / 2.0)), int(round((nh - size) / 2.0))
     return np.asarray(img.crop((left, top, left + size, top + size)))
 
 
@@ -101,14 +107,16 @@ def build_image_tensor(paths: Sequence[Path], size: int, cache_dir: Path | None 
 
 
 def to_model_input(images_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 (B,3,H,W) -> float in [-1, 1] (the generators' tanh range)."""
-    return images_u8.float().div_(127.5).sub_(1.0)
+    """uint8 (B,3,H,W) -> float in [0, 1]: the reference feeds ``transforms.ToTensor()`` images (no
+    normalisation) to the mask network and the discriminator, while the generators draw in tanh's
+    [-1, 1]."""
+    return images_u8.float().div_(255.0)
 
 
 class BatchSampler:
     """Epoch-wise shuffled batches from a device-resident uint8 tensor, with random horizontal flips."""
 
-    def __init__(self, images_u8: torch.Tensor, batch_size: int, seed: int, hflip: bool = True):
+    def __init__(self, images_u8: torch.Tensor, batch_size: int, seed: int, hflip: bool = False):
         if len(images_u8) == 0:
             raise ValueError("no images to sample from")
         self.images = images_u8

@@ -1,7 +1,8 @@
 """SN-ResNet trunk used twice: the hinge-loss discriminator D and the latent-recovery encoder δ.
 
-SNGAN-128 layout: an optimised first block, down-sampling residual blocks doubling the width
-(capped at 16nf) until a 4x4 map, one last block without down-sampling, ReLU, sum pooling, SN linear.
+The reference's ``_resDiscriminator128`` / ``_resEncoder128``: an optimised first block, down-sampling
+residual blocks doubling the width (capped at 16nf) until a 4x4 map, one last block without
+down-sampling, sum pooling of its output (no ReLU before it) and a plain (not SN) linear head.
 D has a SAGAN block after its first block; δ maps the sum of generated region contents to all z_k.
 """
 
@@ -11,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import SelfAttention, sn_conv, sn_linear
+from .layers import SelfAttention, ortho_linear, sn_conv
 
 
 class _DownBlock(nn.Module):
@@ -50,11 +51,11 @@ class SNResNet(nn.Module):
         c_last = ch[-1]
         blocks.append(_DownBlock(ch[-1], c_last, False, False, gain))
         self.blocks = nn.Sequential(*blocks)
-        self.fc = sn_linear(c_last, n_out, gain)
+        self.fc = ortho_linear(c_last, n_out, gain)  # reference: plain nn.Linear (``dense``)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.blocks(x)).sum(dim=(2, 3))
-        return self.fc(h)
+        # Reference: ``x.sum(3).sum(2)`` straight after the last block (no ReLU), then ``dense``.
+        return self.fc(self.blocks(x).sum(dim=(2, 3)))
 
 
 class Discriminator(SNResNet):
@@ -70,7 +71,7 @@ class Discriminator(SNResNet):
 class LatentEncoder(SNResNet):
     """δ: Σ_k h_k (B,3,S,S) -> recovered z (B,K,z_dim), trained with MSE (weight λ_z)."""
 
-    def __init__(self, image_size: int, n_regions: int, z_dim: int, nf: int = 32, gain: float = 0.8):
+    def __init__(self, image_size: int, n_regions: int, z_dim: int, nf: int = 64, gain: float = 0.8):
         super().__init__(image_size, nf, n_regions * z_dim, False, gain)
         self.n_regions, self.z_dim = n_regions, z_dim
 

@@ -1,8 +1,9 @@
 """Region generators G_k: (mask m_k, noise z_k) -> new content for region k, already multiplied by m_k.
 
-SN residual up-sampling blocks from a 4x4 map, conditional instance norm on z, the mask (pooled to
-each stage's size) concatenated before every conv and at the output, and a SAGAN block before the
-last up-block, as in the paper's code. One independent generator per region.
+As the reference's ``_resMaskedGenerator128``: a plain linear map of z to a 4x4 map, SN residual
+up-sampling blocks with conditional instance norm on z (scale γ(z)), the mask (pooled to each block's
+input size) concatenated once per block before its up-sampling conv and once at the output, and a
+SAGAN block before the last up-block. One independent generator per region.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import ConditionalInstanceNorm, SelfAttention, resize_mask, sn_conv, sn_linear
+from .layers import ConditionalInstanceNorm, SelfAttention, ortho_linear, resize_mask, sn_conv
 
 
 def generator_channels(nf: int, n_blocks: int) -> list[int]:
@@ -20,21 +21,23 @@ def generator_channels(nf: int, n_blocks: int) -> list[int]:
 
 
 class _UpBlock(nn.Module):
+    """Reference ``_resMaskedGenerator128`` block k: the mask (pooled to the input's size) is
+    concatenated once, before the up-sampling conv; the second conv sees features only."""
+
     def __init__(self, cin: int, cout: int, z_dim: int, gain: float):
         super().__init__()
         self.n1 = ConditionalInstanceNorm(cin, z_dim, gain)
-        self.c1 = sn_conv(cin + 1, cout, 3, gain)
+        self.c1 = sn_conv(cin + 1, cout, 3, gain, bias=False)
         self.n2 = ConditionalInstanceNorm(cout, z_dim, gain)
-        self.c2 = sn_conv(cout + 1, cout, 3, gain)
+        self.c2 = sn_conv(cout, cout, 3, gain)
         self.skip = sn_conv(cin, cout, 1, gain)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        up = F.interpolate(x, scale_factor=2, mode="nearest")
-        h = F.interpolate(F.relu(self.n1(x, z)), scale_factor=2, mode="nearest")
-        m = resize_mask(mask, h.shape[-2:])
-        h = self.c1(torch.cat([h, m], 1))
-        h = self.c2(torch.cat([F.relu(self.n2(h, z)), m], 1))
-        return h + self.skip(up)
+        m = resize_mask(mask, x.shape[-2:])
+        h = torch.cat([F.relu(self.n1(x, z)), m], 1)
+        h = self.c1(F.interpolate(h, scale_factor=2, mode="nearest"))
+        h = self.c2(F.relu(self.n2(h, z)))
+        return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
 class RegionGenerator(nn.Module):
@@ -44,7 +47,7 @@ class RegionGenerator(nn.Module):
         n_blocks = (image_size // 4).bit_length() - 1
         ch = generator_channels(nf, n_blocks)
         self.c0 = ch[0]
-        self.fc = sn_linear(z_dim, 4 * 4 * ch[0], gain)
+        self.fc = ortho_linear(z_dim, 4 * 4 * ch[0], gain)  # reference: plain nn.Linear
         self.blocks = nn.ModuleList(_UpBlock(ch[i], ch[i + 1], z_dim, gain) for i in range(n_blocks))
         self.attention = SelfAttention(ch[-2], gain) if self_attention else None
         self.out_norm = ConditionalInstanceNorm(ch[-1], z_dim, gain)

@@ -42,7 +42,7 @@ class RedoPredictor:
         h, w = rgb.shape[:2]
         s = self.cfg.image_size / min(h, w)
         nh, nw = max(4, round(h * s / 4) * 4), max(4, round(w * s / 4) * 4)
-        small = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR))
+        small = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.NEAREST))  # as training (reference)
         x = torch.from_numpy(np.array(small, copy=True)).permute(2, 0, 1)[None]
         return to_model_input(x).to(self.device)
 
