@@ -340,3 +340,24 @@ def test_masks_beat_all_background_baseline(tmp_path):
     result = evaluate(load_predictor(ckpt, CPU), samples, SYN_CLASSES)
     assert result.scores.miou > result.baseline.miou + 0.1, (result.scores, result.baseline)
     assert min(result.scores.per_class_iou[1:]) > 0.0  # every colour class is found somewhere
+
+
+def test_training_length_is_in_epochs_with_psa_defaults_and_a_step_cap():
+    """PSA trains the CAM net 15 epochs (train_cls.py) and AffinityNet 8 (train_aff.py); steps follow
+    from the number of images; explicit steps and max_steps remain for quick runs."""
+    from engine.methods.ial.cam import CamClassifier, train_classifier
+
+    cfg = IalConfig()
+    assert (cfg.cam_epochs, cfg.affinity_epochs) == (15.0, 8.0)
+    assert cfg.cam_steps is None and cfg.affinity_steps is None and cfg.max_steps is None
+    assert cfg.phase_steps("cam", 1464, 16) == 1373  # ceil(15 * 1464 / 16): PSA on VOC train
+    assert cfg.phase_steps("affinity", 1464, 8) == 1464
+    assert IalConfig(max_steps=50).phase_steps("cam", 1464, 16) == 50
+    assert IalConfig(cam_steps=7).phase_steps("cam", 1464, 16) == 7
+    with pytest.raises(ValueError, match="epochs"):
+        IalConfig(cam_epochs=0)
+    torch.manual_seed(0)
+    tokens, targets = torch.randn(6, 8, 2, 2), (torch.rand(6, 3) > 0.5).float()
+    log = train_classifier(CamClassifier(8, 3), tokens, targets, IalConfig(cam_epochs=2.0, batch_size=2),
+                           torch.device("cpu"), lambda f, m: None)
+    assert len(log.losses) == 3  # ceil(2 epochs * 6 images / batch of 4)

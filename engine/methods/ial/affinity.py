@@ -161,4 +161,5 @@ def train_affinity(net: AffinityNet, tokens: torch.Tensor, rgb_batches: Callable
         dist, _ = local_distances(net(x, rgb, grid), cfg.affinity_radius)
         return affinity_loss(dist, y, cfg.affinity_radius)
 
-    return fit_steps(net, cfg.affinity_steps, cfg.affinity_lr, draw, loss_of, report, "affinity", seed)
+    steps = cfg.phase_steps("affinity", len(usable), min(cfg.batch_size, len(usable)))
+    return fit_steps(net, steps, cfg.affinity_lr, draw, loss_of, report, "affinity", seed)

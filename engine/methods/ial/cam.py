@@ -81,7 +81,8 @@ def train_classifier(classifier: CamClassifier, tokens: torch.Tensor, targets: t
     def loss_of(x, rgb, target):
         return F.binary_cross_entropy_with_logits(classifier(x, rgb), target)
 
-    return fit_steps(classifier, cfg.cam_steps, cfg.cam_lr, draw, loss_of, report, "CAM classifier", cfg.seed)
+    steps = cfg.phase_steps("cam", n, min(cfg.batch_size * 2, n))
+    return fit_steps(classifier, steps, cfg.cam_lr, draw, loss_of, report, "CAM classifier", cfg.seed)
 
 
 @torch.no_grad()

@@ -66,7 +66,7 @@ def balance_weights(labels: torch.Tensor, n_labels: int) -> torch.Tensor:
 def train_unary(head: UnaryHead, tokens: torch.Tensor, rgb_batches: Callable[[torch.Tensor], torch.Tensor],
                 seeds: torch.Tensor, grid: int, cfg: IalConfig, device: torch.device,
                 report: Callable[[float, str], None], seed: int) -> TrainingLog:
-    """Fit ``head`` on stored tokens (N, C, h, w) and seed maps (N, S, S) uint8 for ``cfg.unary_steps``."""
+    """Fit ``head`` on stored tokens (N, C, h, w) and seed maps (N, S, S) uint8 for ``cfg.phase_steps("unary", ...)``."""
     labels_all = downsample_labels(seeds, grid)
     usable = torch.nonzero((labels_all != IGNORE).flatten(1).any(1)).flatten()
     if len(usable) == 0:
@@ -83,7 +83,8 @@ def train_unary(head: UnaryHead, tokens: torch.Tensor, rgb_batches: Callable[[to
     def loss_of(x, y, rgb):
         return unary_loss(head(x, grid, rgb), y, weight)
 
-    return fit_steps(head, cfg.unary_steps, cfg.unary_lr, draw, loss_of, report, "unary", seed)
+    steps = cfg.phase_steps("unary", len(usable), min(cfg.batch_size, len(usable)))
+    return fit_steps(head, steps, cfg.unary_lr, draw, loss_of, report, "unary", seed)
 
 
 def restrict_probs(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
