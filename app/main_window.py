@@ -17,27 +17,22 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QStackedWidget, QToolBar)
+from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar
 
-from engine.imageio import IMAGE_SUFFIXES, list_images, load_image
-from engine.project import ProjectPaths, project_paths
+from engine.curation.project import ProjectOpenError, open_project
+from engine.imageio import load_image
+from engine.project import ProjectPaths
 
 from . import project_settings
 from .actions import build_actions
 from .analysis_controller import AnalysisController
 from .bridge import EngineBridge
-from .canvas import ImageCanvas
-from .class_manager import ClassManager, TagsPanel
-from .current_segments import CurrentSegments, status_str
-from .filmstrip import Filmstrip
-from .image_loader import DisplayImage, ImageLoader
+from .image_presenter import ImagePresenter
 from .jobs_indicator import JobsIndicator
-from .layers_panel import LayersPanel
+from .panels import build_panels
 from .prompt_tool import PromptTool
 from .resources import icon, style_sheet
 from .segment_editor import SegmentEditor
-from .segment_panel import SegmentPanel
 from .settings_dialog import SettingsDialog
 
 log = logging.getLogger(__name__)
@@ -63,18 +58,20 @@ class MainWindow(QMainWindow):
         self.bridge = EngineBridge(device, self)
         self.jobs = JobsIndicator(self)
         self.analysis = AnalysisController(self.bridge, self.jobs, self)
-        self.segments = CurrentSegments(self)
         self.editor = SegmentEditor(lambda: self.store, lambda: self.current_id, self)
         self.store = None
         self.paths: ProjectPaths | None = None
         self.preferences = project_settings.CurationSettings()
-        self.current_id: int | None = None
-        self.loader = ImageLoader(parent=self)  # photo decoding off the GUI thread, 4-image LRU
-        self._displayed_id: int | None = None  # image whose photo is on the canvas (None while loading)
         self.last_error: tuple[str, str] | None = None
         self._error_box: QMessageBox | None = None
         self._build_ui()
         self.prompt = PromptTool(self.canvas, self.bridge, self.editor, self)
+        self.view = ImagePresenter(store=lambda: self.store, canvas=self.canvas, stack=self.stack,
+                                   placeholder=self.placeholder, image_label=self.image_label,
+                                   filmstrip=self.filmstrip, tags_panel=self.tags_panel,
+                                   segment_panel=self.segment_panel, analysis=self.analysis,
+                                   prompt=self.prompt, parent=self)
+        self.segments, self.loader = self.view.segments, self.view.loader
         self.actions_ = build_actions(self, self._slots())
         toolbar = self.findChild(QToolBar, "mainToolbar")
         toolbar.addSeparator()
@@ -96,54 +93,17 @@ class MainWindow(QMainWindow):
     # ================================================================== assembly
 
     def _build_ui(self) -> None:
-        self.canvas = ImageCanvas()
-        self.placeholder = QLabel()
-        self.placeholder.setObjectName("placeholder")
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.placeholder.setWordWrap(True)
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.canvas)
-        self.stack.addWidget(self.placeholder)
-        self.setCentralWidget(self.stack)
-        self.filmstrip = Filmstrip()
-        self.segment_panel = SegmentPanel()
-        self.layers_panel = LayersPanel(self.canvas)
-        self.class_manager = ClassManager()
-        self.tags_panel = TagsPanel()
-        self.docks: dict[str, QDockWidget] = {}
-        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        for key, title, widget, area in (("images", "Images", self.filmstrip, left),
-                                         ("segments", "Segments", self.segment_panel, right),
-                                         ("layers", "Layers", self.layers_panel, right),
-                                         ("classes", "Classes", self.class_manager, right),
-                                         ("tags", "Image tags", self.tags_panel, right)):
-            dock = QDockWidget(title, self)
-            dock.setObjectName(f"dock_{key}")
-            dock.setWidget(widget)
-            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-            self.addDockWidget(area, dock)
-            self.docks[key] = dock
-        self.tabifyDockWidget(self.docks["layers"], self.docks["classes"])
-        self.tabifyDockWidget(self.docks["classes"], self.docks["tags"])
-        self.docks["layers"].raise_()
-        self.resizeDocks([self.docks["images"]], [230], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["segments"]], [400], Qt.Orientation.Horizontal)
-        self.status_label = QLabel("")
-        self.status_label.setObjectName("statusLabel")
-        self.image_label = QLabel("")
-        self.image_label.setObjectName("imageLabel")
-        sb = self.statusBar()
-        sb.addWidget(self.status_label, 1)
-        sb.addPermanentWidget(self.image_label)
-        sb.addPermanentWidget(self.jobs.bar)
-        sb.addPermanentWidget(self.jobs.cancel_button)
+        p = build_panels(self, self.jobs)
+        self.canvas, self.stack, self.placeholder, self.docks = p.canvas, p.stack, p.placeholder, p.docks
+        self.filmstrip, self.segment_panel, self.layers_panel = p.filmstrip, p.segment_panel, p.layers_panel
+        self.class_manager, self.tags_panel = p.class_manager, p.tags_panel
+        self.status_label, self.image_label = p.status_label, p.image_label
 
     def _slots(self) -> dict:
-        panel, canvas = self.segment_panel, self.canvas
+        panel = self.segment_panel
         slots = {
             "open": self._open_dialog, "export": self.open_export_dialog, "settings": self.open_settings_dialog,
-            "prev": partial(self._step, -1), "next": partial(self._step, 1), "next_todo": self.next_todo,
+            "prev": lambda: self.view.step(-1), "next": lambda: self.view.step(1), "next_todo": self.next_todo,
             "accept_image": self._enter, "reject_image": self.reject_image, "undo": self.undo, "redo": self.redo,
             "brush": partial(self._toggle_mode, "brush"), "erase": partial(self._toggle_mode, "erase"),
             "prompt": partial(self._toggle_mode, "prompt"), "view_mode": self._escape,
@@ -158,15 +118,12 @@ class MainWindow(QMainWindow):
 
     def _wire(self) -> None:
         a, c = self.analysis, self.canvas
+        v = self.view
         self.filmstrip.imageActivated.connect(self.show_image)
-        c.clicked.connect(self._on_canvas_click)
         c.strokeFinished.connect(lambda mask, erase: self.editor.stroke(c.edit_target, mask, erase))
         c.modeChanged.connect(self._on_mode_changed)
-        self.segment_panel.selectionChangedIds.connect(lambda _ids: self._redraw_overlay())
         self.segment_panel.actionRequested.connect(self.editor.segment_action)
         self.segment_panel.relabelRequested.connect(self.editor.relabel)
-        self.segment_panel.sourceFilterChanged.connect(lambda _s: self.refresh_segments())
-        self.segments.changed.connect(self._on_segments_loaded)
         self.editor.edited.connect(self._after_change)
         self.editor.selectRequested.connect(self.segment_panel.select_ids)
         self.editor.status.connect(self.set_status)
@@ -174,15 +131,14 @@ class MainWindow(QMainWindow):
         self.class_manager.classesChanged.connect(self._on_classes_changed)
         self.tags_panel.tagsChanged.connect(lambda *_: self._update_undo_actions())
         c.layer("eigen").changed.connect(self._on_eigen_changed)
-        a.analysed.connect(self._on_analysed)
-        a.imageFailed.connect(self._on_image_failed)
-        a.proposalsChanged.connect(self.refresh_segments)
         a.status.connect(self.set_status)
         a.error.connect(self.show_error)
         self.batchFinished = a.batchFinished
         self.jobs.message.connect(self.set_status)
-        self.loader.loaded.connect(self._on_image_loaded)
-        self.loader.failed.connect(self._on_image_failed)
+        v.status.connect(self.set_status)
+        for mine, theirs in ((self.imageShown, v.imageShown), (self.imageDisplayed, v.imageDisplayed),
+                             (self.analysisApplied, v.analysisApplied)):
+            theirs.connect(mine)
 
     # ================================================================== messages
 
@@ -205,8 +161,7 @@ class MainWindow(QMainWindow):
         box.open()
 
     def _show_placeholder(self, text: str) -> None:
-        self.placeholder.setText(text)
-        self.stack.setCurrentWidget(self.placeholder)
+        self.view.show_placeholder(text)
 
     # ================================================================== project
 
@@ -217,31 +172,14 @@ class MainWindow(QMainWindow):
 
     def open_folder(self, folder: str | Path) -> bool:
         """Open (or create) the project of an image folder; returns False with a message on failure."""
-        paths = project_paths(folder)
-        if not paths.folder.is_dir():
-            self.show_error("Cannot open folder", f"Not a folder: {paths.folder}")
-            return False
-        try:
-            images = list_images(paths.folder)
-        except OSError as exc:
-            self.show_error("Cannot open folder", f"{paths.folder}: {exc}")
-            return False
-        if not images and not paths.database.exists():
-            self.close_project()
-            text = (f"No images found in {paths.folder}.\nSupported formats: "
-                    + ", ".join(sorted(s.lstrip('.') for s in IMAGE_SUFFIXES)))
-            self._show_placeholder(text)
-            self.show_error("No images", text)
-            return False
-        from engine.store import ProjectStore
-
         self.close_project()
         try:
-            paths.ensure()
-            store = ProjectStore.open(paths.database)
-            store.add_images(images)
-        except Exception as exc:  # StoreError (corrupt / too new), permission problems
-            self.show_error("Cannot open project", f"{paths.database}: {exc}")
+            store, paths = open_project(folder)
+        except ProjectOpenError as exc:
+            text = str(exc)[:1].upper() + str(exc)[1:]
+            if exc.title == "No images":
+                self._show_placeholder(text)
+            self.show_error(exc.title, text)
             return False
         self.store, self.paths = store, paths
         self.preferences = project_settings.load_preferences(store)
@@ -274,17 +212,12 @@ class MainWindow(QMainWindow):
         if self.store is None:
             return
         self._save_settings()
-        self.prompt.reset()
+        self.view.clear()
         self.bridge.cancel_all()
         self.bridge.engine.wait_idle(timeout=30)
         self.analysis.close()
         self.store.close()
         self.store = None
-        self.current_id = None
-        self.loader.clear()
-        self._displayed_id = None
-        self.canvas.set_image(None)
-        self.segments.clear()
         self.filmstrip.model_.set_records([])
         self.class_manager.set_store(None)
         self.tags_panel.set_store(None)
@@ -311,125 +244,42 @@ class MainWindow(QMainWindow):
         dlg.accepted.connect(lambda: self.apply_settings(dlg.result_settings()))
         dlg.open()
 
-    # ================================================================== navigation
+    # ================================================================== current image (ImagePresenter)
+
+    @property
+    def current_id(self) -> int | None:
+        return self.view.current_id
+
+    @property
+    def _displayed_id(self) -> int | None:
+        return self.view.displayed_id
 
     def show_image(self, image_id: int | None) -> None:
-        if self.store is None or image_id is None:
-            return
-        rec = self.store.image(image_id)
-        self.prompt.reset()
-        self.current_id = image_id
-        self.filmstrip.select_image(image_id)
-        self.tags_panel.set_image(image_id)
-        self.image_label.setText(f"{Path(rec.path).name}  {rec.width}×{rec.height}  [{status_str(rec.status)}]")
-        error = rec.error or self.filmstrip.model_.error_of(image_id)
-        self._displayed_id = None
-        self.canvas.set_image(None)
-        self.segments.clear()
-        if error:
-            self.loader.cancel()
-            self._show_placeholder(f"Cannot read {Path(rec.path).name}:\n{error}")
-            self.imageShown.emit(image_id)
-            return
-        self.stack.setCurrentWidget(self.canvas)
-        if image_id not in self.analysis.overlays:
-            self.request_analysis(image_id)  # runs on the engine while the photo decodes
-        cached = self.loader.cached(image_id)
-        if cached is not None:
-            self.loader.cancel()
-            self._display(cached)
-        else:  # decoding (big JPEGs: seconds) happens on the loader thread
-            self.set_status(f"Loading {Path(rec.path).name}…")
-            self.loader.request(image_id, Path(rec.path))
-        self.imageShown.emit(image_id)
+        self.view.show_image(image_id)
 
-    def _display(self, img: DisplayImage) -> None:
-        """Put a decoded photo on the canvas, then its segments and (if known) its analysis overlays."""
-        self.canvas.set_image(img.rgb, img.full_hw)
-        self._displayed_id = img.image_id
-        self.refresh_segments()
-        self.prompt.set_image(img.image_id, Path(self.store.image(img.image_id).path), img.full_hw)
-        if img.image_id in self.analysis.overlays:
-            self._apply_overlays(img.image_id)
-        self.imageDisplayed.emit(img.image_id)
-        if img.downscaled:
-            self.set_status(f"Large image {img.full_hw[1]}×{img.full_hw[0]} shown at "
-                            f"{img.rgb.shape[1]}×{img.rgb.shape[0]}; masks stay full resolution")
+    def next_image(self) -> None:
+        self.view.step(1)
 
-    def _on_image_loaded(self, img: DisplayImage) -> None:
-        if self.store is None or img.image_id != self.current_id:
-            return  # the user moved on; the decode still sits in the loader's cache
-        if self.status_label.text().startswith("Loading"):
-            self.set_status(f"{Path(self.store.image(img.image_id).path).name} loaded in {img.seconds:.2f} s")
-        self._display(img)
+    def next_todo(self) -> bool:
+        return self.view.next_todo()
 
-    def _on_image_failed(self, image_id: int, reason: str) -> None:
-        self.filmstrip.model_.set_error(image_id, reason)
-        if self.store is not None:
-            try:
-                self.store.set_image_error(image_id, reason)
-                self.filmstrip.model_.update_record(self.store.image(image_id))
-            except Exception:
-                log.exception("could not record image error")
-        if image_id == self.current_id:
-            self.show_image(image_id)  # now known unreadable: shows the placeholder
+    def refresh_segments(self) -> None:
+        self.view.refresh_segments()
 
     def _load_rgb(self, rec):
         """Decode a photo synchronously at full resolution (tests / tools only)."""
         return load_image(Path(rec.path))
 
-    def _step(self, delta: int) -> None:
-        ids = [r.id for r in self.filmstrip.model_.records()]
-        if ids:
-            i = ids.index(self.current_id) if self.current_id in ids else -delta
-            self.show_image(ids[(i + delta) % len(ids)])
-
-    def next_image(self) -> None:
-        self._step(1)
-
-    def next_todo(self) -> bool:
-        if self.store is None:
-            return False
-        nid = self.store.next_image_id(self.current_id, "todo")
-        if nid is None:
-            self.set_status("No images left to review.")
-            return False
-        self.show_image(nid)
-        return True
-
-    # ================================================================== analysis
-
     def request_analysis(self, image_id: int | None, replace: bool = False, prefetch: bool = False):
-        if self.store is None or image_id is None:
+        if self.store is None or image_id is None or self.store.image(image_id).error:
             return None
-        rec = self.store.image(image_id)
-        if rec.error:
-            return None
-        return self.analysis.request(image_id, Path(rec.path), replace=replace, prefetch=prefetch)
+        return self.analysis.request(image_id, Path(self.store.image(image_id).path), replace=replace,
+                                     prefetch=prefetch)
 
     def analyse_all(self):
         if self.store is None:
             return []
         return self.analysis.analyse_all([(r.id, Path(r.path)) for r in self.store.images() if not r.error])
-
-    def _on_analysed(self, res) -> None:
-        if res.image_id != self.current_id:
-            return
-        if self._displayed_id == res.image_id:  # else _display applies it once the photo is decoded
-            if res.wrote_proposals:
-                self.refresh_segments()
-            self._apply_overlays(res.image_id)
-        how = "loaded from the analysis cache" if res.cached else f"analysed in {res.seconds:.1f} s"
-        self.set_status(f"{res.overlays.path.name} {how}")
-        nid = self.store.next_image_id(self.current_id, "todo") if self.store else None
-        if nid is not None and nid not in self.analysis.overlays:
-            self.request_analysis(nid, prefetch=True)
-
-    def _apply_overlays(self, image_id: int) -> None:
-        overlays = self.analysis.overlays[image_id]
-        for layer in self.canvas.layers.values():
-            layer.set_overlays(overlays)
-        self.analysisApplied.emit(image_id)
 
     @property
     def eigen_index(self) -> int:
@@ -445,33 +295,6 @@ class MainWindow(QMainWindow):
         if layer.has_data() and layer.visible:
             k = layer.shown_index()
             self.set_status(f"Eigenvector {k} (λ = {float(layer.eigenvalues[k]):.4f})")
-
-    # ================================================================== segments
-
-    def refresh_segments(self, keep_selection: bool = True) -> None:
-        """Reload the current image's segments from the store (into the panel and the overlay)."""
-        if self.store is None or self.current_id is None or self._displayed_id != self.current_id:
-            return
-        self.segments.load(self.store, self.current_id, self.segment_panel.source_filter())
-
-    def _on_segments_loaded(self) -> None:
-        self.segment_panel.set_sources(self.segments.all_sources)
-        self.segment_panel.set_segments(self.segments.records, self.segments.colors)
-        self._redraw_overlay()
-
-    def _redraw_overlay(self) -> None:
-        selected = self.segment_panel.selected_ids()
-        segs, ids = self.segments.overlay(set(selected))
-        self.canvas.layer("segments").set_segments(segs, ids)
-        if len(selected) == 1 and selected[0] in self.segments.masks:
-            self.canvas.set_edit_target(selected[0], self.segments.masks[selected[0]])
-        elif self.canvas.image_shape is not None:  # brush on nothing = a new segment
-            self.canvas.set_edit_target(None, self.segments.empty_mask(self.canvas.image_shape))
-        self.prompt.set_target(selected[0] if len(selected) == 1 else None)
-
-    def _on_canvas_click(self, x: float, y: float) -> None:
-        sid = self.canvas.segment_at(x, y)
-        self.segment_panel.select_ids([sid] if sid is not None else [])
 
     def _after_change(self) -> None:
         if self.store is None:

@@ -27,8 +27,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .imageio import list_images
-from .project import project_paths
 from .registry import UnknownEntryError
 from .runner import StageContext, run_with_progress
 
@@ -60,26 +58,12 @@ class _RegistryChoices:
 
 
 def _open_project(folder: str, create: bool = True):
-    from .store import ProjectStore
-
-    paths = project_paths(folder)
-    if not paths.folder.is_dir():
-        raise CliError(f"not a folder: {paths.folder}")
-    if not create and not paths.database.exists():
-        raise CliError(f"no MaskCurator project in {paths.folder} (run `main.py batch {folder}` first)")
-    images = list_images(paths.folder)
-    if create and not images and not paths.database.exists():
-        raise CliError(f"no images found in {paths.folder} (supported: jpg, png, bmp, tif, webp, gif)")
-    paths.ensure()
-    from .store import StoreError
+    from .curation.project import ProjectOpenError, open_project
 
     try:
-        store = ProjectStore.open(paths.database)
-    except StoreError as exc:
+        return open_project(folder, create)
+    except ProjectOpenError as exc:
         raise CliError(str(exc)) from None
-    if create:
-        store.add_images(images)
-    return store, paths
 
 
 # -- commands --------------------------------------------------------------------------------------

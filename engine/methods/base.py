@@ -21,12 +21,11 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 import torch
 
-from ..jobs import JobContext
 from ..proposals import Proposal
 from ..registry import Registry
 
