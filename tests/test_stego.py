@@ -284,3 +284,54 @@ def test_features_reject_resolution_off_the_patch_grid(voc, random_backbone):
     cfg = replace(StegoConfig(**TINY), resolution=100)
     with pytest.raises(ValueError, match="multiple of the backbone patch size"):
         build_crop_features(TrainingSet([TrainingImage(voc[0][0])]), random_backbone, cfg)
+
+
+# ------------------------------------------------------------------------------------------------
+# reference presets and evaluation protocol
+
+def test_presets_fill_reference_values_unless_overridden():
+    from engine.configs import build_config
+    from engine.methods.stego.config import PRESETS
+
+    base = build_config(StegoConfig, {"preset": "cocostuff27_vitb8"})
+    assert base.backbone == "dino_vitb8" and base.n_clusters == 27
+    assert (base.lambda_self, base.lambda_knn, base.lambda_rand) == (0.1, 1.0, 0.1538476246415498)
+    assert (base.shift_self, base.shift_knn, base.shift_rand) == (0.12, 0.2, 1.0)
+    own = build_config(StegoConfig, {"preset": "potsdam_vits8", "shift_rand": "0.3", "backbone": "random_vits16"})
+    assert own.shift_rand == 0.3 and own.backbone == "random_vits16"  # explicit values win
+    assert own.n_clusters == 3 and own.shift_knn == 0.02
+    assert {"iaroa_vits8", "cocostuff27_vits8", "cocostuff27_vitb8", "cityscapes_vitb8", "potsdam_vits8"} <= set(PRESETS)
+    assert StegoConfig(preset="iaroa_vits8") == replace(StegoConfig(), preset="iaroa_vits8")  # = defaults
+    with pytest.raises(ValueError, match="unknown preset"):
+        StegoConfig(preset="voc_vitl")
+
+
+def test_reference_eval_crops_320_with_flip_tta_and_keeps_the_best_checkpoint(trained, voc, tmp_path):
+    from torchvision import transforms
+
+    from engine.methods.stego.evaluate import evaluate_reference, reference_center_crop
+
+    ckpt, _, _ = trained
+    images, masks = voc[0][:2], voc[1][:2]
+    rgb, gt = load_image(images[0]), np.asarray(Image.open(masks[0]))
+    crop_rgb, crop_gt = reference_center_crop(rgb, gt)
+    ref = transforms.Compose([transforms.Resize(320, transforms.InterpolationMode.NEAREST), transforms.CenterCrop(320)])
+    np.testing.assert_array_equal(crop_rgb, np.asarray(ref(Image.fromarray(rgb))))
+    np.testing.assert_array_equal(crop_gt, np.asarray(ref(Image.fromarray(gt))))
+    # A second, worse candidate: its cluster probe puts every pixel in one cluster.
+    blob = torch.load(ckpt, weights_only=True)
+    state = blob["state_dict"]
+    key = next(k for k in state if k.startswith("cluster_probe"))
+    state[key] = torch.zeros_like(state[key])
+    worse = tmp_path / "stego_step000010.pt"
+    torch.save(blob, worse)
+    result = evaluate_reference([worse, ckpt], images, masks, n_classes=21, crf=False)
+    assert [p for p, _ in result.candidates] == [worse, ckpt]
+    assert result.scores.cluster.miou == max(s.cluster.miou for _, s in result.candidates)
+    assert result.best == max(result.candidates, key=lambda c: c[1].cluster.miou)[0]
+    # Same numbers as scoring the centre crops by hand at 320 px (code and labels) with flip TTA.
+    predictor = load_predictor(ckpt, "cpu", crf=False)
+    predictor.cfg = replace(predictor.cfg, predict_resolution=320, flip_tta=True, max_side=320)
+    crops = [reference_center_crop(load_image(i), np.asarray(Image.open(m))) for i, m in zip(images, masks)]
+    manual = evaluate(None, [c[0] for c in crops], [c[1] for c in crops], n_classes=21, predictor=predictor)
+    assert dict(result.candidates)[ckpt].cluster.miou == pytest.approx(manual.cluster.miou)

@@ -1,4 +1,5 @@
-"""STEGO settings. Defaults follow the reference's active training config (ViT-S/8, "IAROA" set).
+"""STEGO settings. Defaults follow the reference's active training config (ViT-S/8, "IAROA" set);
+``preset`` selects one of the reference's other named settings (:data:`PRESETS`).
 
 The GUI builds its training form from these fields and the CLI parses ``--set key=value`` against
 their types, so every field is a plain scalar with a default.
@@ -6,7 +7,7 @@ their types, so every field is a plain scalar with a default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ...backbone import BackboneSpec
@@ -14,8 +15,36 @@ from ...backbone import BackboneSpec
 _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
 
 
+#: The reference's named settings (``mhamilton723/STEGO`` ``src/configs``), keyed by preset name. Loss
+#: names map as pos_intra → self, pos_inter → knn, neg_inter → rand. Fields not listed keep the
+#: train_config.yml values shared by every run there (dim 70, lr 5e-4, batch 16, 5000 steps, five
+#: crops of 0.5 at 224 px, 7 neighbours, 11x11 feature samples, 5 negative samples).
+PRESETS: dict[str, dict[str, object]] = {
+    # train_config.yml, active block "IAROA vit small 1/31/22" (the defaults of this dataclass)
+    "iaroa_vits8": dict(backbone="dino_vits8", lambda_self=0.67, lambda_knn=0.25, lambda_rand=0.63,
+                        shift_self=0.18, shift_knn=0.12, shift_rand=0.46),
+    # train_config.yml, "Cocostuff27 vit small 1/31/22"
+    "cocostuff27_vits8": dict(backbone="dino_vits8", n_clusters=27, lambda_self=0.67, lambda_knn=0.25,
+                              lambda_rand=0.63, shift_self=0.08, shift_knn=0.02, shift_rand=0.66),
+    # train_config.yml, "Cocostuff27 10/3 vit_base"
+    "cocostuff27_vitb8": dict(backbone="dino_vitb8", n_clusters=27, lambda_self=0.1, lambda_knn=1.0,
+                              lambda_rand=0.1538476246415498, shift_self=0.12, shift_knn=0.2, shift_rand=1.0),
+    # configs/dataset/cocostuff27.yaml, active block "Cocostuff27" (2023 layout; backbone not named there)
+    "cocostuff27_dataset": dict(backbone="dino_vits8", n_clusters=27, lambda_self=0.29, lambda_knn=0.80,
+                                lambda_rand=0.72, shift_self=0.34, shift_knn=0.04, shift_rand=0.86),
+    # configs/dataset/cityscapes.yaml, active block "Cityscapes"; ViT-B/8 as in the paper's Cityscapes run
+    "cityscapes_vitb8": dict(backbone="dino_vitb8", n_clusters=27, lambda_self=0.46, lambda_knn=0.18,
+                             lambda_rand=0.72, shift_self=0.25, shift_knn=0.20, shift_rand=0.25),
+    # configs/dataset/potsdam.yaml = train_config.yml "Potsdam vit small 1/31/22"; 3 classes
+    "potsdam_vits8": dict(backbone="dino_vits8", n_clusters=3, lambda_self=0.67, lambda_knn=0.25,
+                          lambda_rand=0.63, shift_self=0.08, shift_knn=0.02, shift_rand=0.46),
+}
+
+
 @dataclass(frozen=True)
 class StegoConfig:
+    # reference settings by name (see PRESETS); fills every field it names that is left at its default
+    preset: str = ""
     # frozen backbone: a name from engine.backbone (dino_vits8, random_vits16, ...) or a local checkpoint
     backbone: str = "dino_vits8"
     # segmentation head
@@ -56,6 +85,7 @@ class StegoConfig:
     crf: bool = True
 
     def __post_init__(self) -> None:
+        self._apply_preset()
         problems = []
         if not self.backbone:
             problems.append("backbone must name a model or a checkpoint file")
@@ -91,6 +121,20 @@ class StegoConfig:
             problems.append("predict_resolution and max_side must be >= 16")
         if problems:
             raise ValueError("Invalid STEGO settings: " + "; ".join(problems))
+
+    def _apply_preset(self) -> None:
+        """Copy the preset's values into the fields still at their dataclass default, so an explicit
+        ``--set lambda_self=...`` (or a form edit) wins over the preset. A value set explicitly to
+        the default itself cannot be told apart from "not set" and is taken from the preset."""
+        if not self.preset:
+            return
+        if self.preset not in PRESETS:
+            raise ValueError(f"Invalid STEGO settings: unknown preset {self.preset!r}; "
+                             f"known: {', '.join(sorted(PRESETS))}")
+        defaults = {f.name: f.default for f in fields(self)}
+        for name, value in PRESETS[self.preset].items():
+            if getattr(self, name) == defaults[name]:
+                object.__setattr__(self, name, value)
 
     @property
     def total_clusters(self) -> int:
