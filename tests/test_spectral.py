@@ -269,3 +269,28 @@ def test_segments_cover_grid_background_first_and_dataset_clusters():
     assert ca[1] == ca[2] != cb[1] == cb[2] and min(ca[1], cb[1]) >= 1
     with pytest.raises(ValueError):
         cluster_segment_features([a], [ok], n_clusters=1)
+
+
+def test_paper_semantic_preset_boxes_and_crop_cls_features(random_backbone):
+    """DSM's semantic recipe: K=5, 15 segments, boxes eroded 2 / dilated 5 (skimage cross footprint,
+    steps that would empty the mask skipped), one CLS pass per box crop, 20 clusters + background."""
+    from engine.methods.spectral.semantic import (PAPER_PRESET, crop_cls_features, erode_or_dilate,
+                                                  segment_boxes)
+
+    p = PAPER_PRESET
+    assert (p.n_eigenvectors, p.n_segments, p.num_erode, p.num_dilate) == (5, 15, 2, 5)
+    assert p.segment_feature == "crop_cls" and p.n_foreground_clusters == 20 and p.n_clusters == 21
+    labels = np.zeros((12, 12), np.int64)
+    labels[2:7, 3:9] = 1  # 5 x 6 block: erode 2 → 1 x 2, dilate 5 → diamond reaching 5 cells out
+    labels[10, 10] = 2  # single cell: erosion would empty it, so it stays; dilation grows it
+    eroded = erode_or_dilate(labels == 1, 2, erode=True)
+    assert eroded.sum() == 2 and eroded[4, 5] and eroded[4, 6]
+    assert erode_or_dilate(labels == 2, 2, erode=True).sum() == 1
+    boxes = dict(segment_boxes(labels, 16, 2, 5))
+    assert set(boxes) == {1, 2}  # background (0) skipped
+    assert boxes[1] == (0, 0, 12 * 16, 10 * 16)  # x 5-5..6+5 clipped to 0..11, y 4-5..4+5 → 0..9
+    assert boxes[2] == (5 * 16, 5 * 16, 12 * 16, 12 * 16)
+    rgb = (np.random.default_rng(0).random((200, 200, 3)) * 255).astype(np.uint8)
+    feats = crop_cls_features(random_backbone, rgb, [(16, 32, 120, 150)])
+    expected = random_backbone(random_backbone.normalise(rgb[32:150, 16:120])[None]).cls[0].numpy()
+    np.testing.assert_allclose(feats[0], expected, atol=1e-5)
