@@ -19,6 +19,7 @@ from PIL import Image
 
 from engine.proposals import Proposal
 from engine.store import (ClassRecord, ImageStatus, ProjectStore, SegmentState, StoreError)
+from engine.store.schema import SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 COCO_IMAGES = ("000000000802.jpg", "000000011813.jpg", "000000022192.jpg")
@@ -72,7 +73,7 @@ def test_create_uses_wal_foreign_keys_and_schema_version(tmp_path):
         with pytest.raises(StoreError, match="JSON"):
             store.set_setting("bad", object())
     con = sqlite3.connect(path)
-    assert con.execute("SELECT version FROM schema_version").fetchone()[0] == 1
+    assert con.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
     con.close()
 
 
@@ -453,3 +454,120 @@ def test_sigkill_loses_no_committed_action(tmp_path):
         # the undo history survived too and is consistent with the data
         assert s.undo().startswith("Add ")
         assert len(s.classes()) + len(s.segments(1, source="crash")) == done - 1
+
+
+# ---------------------------------------------------------------- hostile folders (issue 12)
+def test_non_utf8_file_name_is_stored_losslessly(tmp_path):
+    """A name that is not valid UTF-8 used to raise UnicodeEncodeError and make the folder unusable."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    good = _png(folder / "good.png", 20, 10)
+    raw = os.fsencode(folder) + b"/caf\xe9 \xff.png"  # latin-1 byte + an invalid byte
+    with open(raw, "wb") as f:
+        f.write(good.read_bytes())
+    bad = os.fsdecode(raw)
+    with ProjectStore.open(folder / ".maskcurator" / "project.sqlite", image_root=folder) as s:
+        added = s.add_images([good, bad])
+        assert [Path(r.path).name for r in added] == ["good.png", os.fsdecode(b"caf\xe9 \xff.png")]
+        rec = added[1]
+        assert os.fsencode(rec.path) == raw and rec.error is None and (rec.width, rec.height) == (20, 10)
+        assert s.add_images([bad]) == []  # recognised again
+        s.set_image_status(rec.id, "accepted")  # undo log holds the row with its bytes key
+        assert s.undo() and s.image(rec.id).status == "todo"
+        assert s.relative_path(rec) == os.fsdecode(b"caf\xe9 \xff.png")
+    with ProjectStore.open(folder / ".maskcurator" / "project.sqlite") as s:  # default root: above .maskcurator
+        assert os.fsencode(s.images()[1].path) == raw
+
+
+def test_printable_escapes_undecodable_bytes():
+    from engine.store.paths import printable
+
+    assert printable(os.fsdecode(b"a\xffb.png")) == "a\\xffb.png"
+    assert printable("caf\u00e9.png") == "caf\u00e9.png"
+    printable(os.fsdecode(b"a\xffb.png")).encode("utf-8")  # printable to any UTF-8 stream
+
+
+def test_image_folder_paths_are_relative_so_a_moved_folder_opens_intact(tmp_path):
+    """The database lives in <folder>/.maskcurator; images sit next to it, in the image folder."""
+    folder = tmp_path / "data"
+    a, b = _png(folder / "a.png", 20, 10), _png(folder / "sub" / "b.png", 20, 10, seed=1)
+    db = folder / ".maskcurator" / "project.sqlite"
+    with ProjectStore.open(db, image_root=folder) as s:
+        s.add_images([a, b])
+        s.add_class("cat")
+    con = sqlite3.connect(db)
+    assert [r[0] for r in con.execute("SELECT path FROM images ORDER BY id")] == ["a.png", "sub/b.png"]
+    con.close()
+    shutil.copytree(folder, tmp_path / "copy")
+    shutil.move(str(folder), str(tmp_path / "moved"))
+    for where in ("copy", "moved"):
+        root = tmp_path / where
+        with ProjectStore.open(root / ".maskcurator" / "project.sqlite", image_root=root) as s:
+            assert [r.path for r in s.images()] == [str(root / "a.png"), str(root / "sub" / "b.png")]
+            assert s.add_images([root / "a.png", root / "sub" / "b.png"]) == []  # no duplicates
+            assert s.relative_path(1) == "a.png"
+
+
+def test_v1_database_with_absolute_paths_is_migrated(tmp_path):
+    """A v1 project stored the images of <folder>/.maskcurator projects as absolute paths; opening it in
+    a moved folder must rebase them instead of duplicating every image."""
+    old = tmp_path / "old"
+    a = _png(old / "a.png", 20, 10)
+    b = _png(old / "b.png", 20, 10, seed=1)
+    db = old / ".maskcurator" / "project.sqlite"
+    with ProjectStore.open(db) as s:
+        s.add_images([a, b])
+    con = sqlite3.connect(db)  # make it exactly what v1 wrote
+    con.execute("UPDATE images SET path=? WHERE id=1", (str(a),))
+    con.execute("UPDATE images SET path=? WHERE id=2", (str(b),))
+    con.execute("DELETE FROM schema_version")
+    con.execute("INSERT INTO schema_version(version) VALUES (1)")
+    con.commit()
+    con.close()
+    shutil.move(str(old), str(tmp_path / "new"))
+    new = tmp_path / "new"
+    with ProjectStore.open(new / ".maskcurator" / "project.sqlite", image_root=new) as s:
+        assert [r.path for r in s.images()] == [str(new / "a.png"), str(new / "b.png")]
+        assert s.add_images([new / "a.png", new / "b.png"]) == []
+    con = sqlite3.connect(new / ".maskcurator" / "project.sqlite")
+    assert [r[0] for r in con.execute("SELECT path FROM images ORDER BY id")] == ["a.png", "b.png"]
+    assert con.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    con.close()
+
+
+_FULL_DISK_CHILD = r"""
+import resource, signal, sys
+sys.path.insert(0, sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes fail with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # "the disk is full" for every write
+from engine.store import ProjectStore, StoreError
+try:
+    ProjectStore.open(sys.argv[2])
+except StoreError as exc:
+    print(exc)
+"""
+
+
+def test_new_project_on_a_full_disk_is_not_called_corrupt_and_leaves_no_file(tmp_path):
+    db = tmp_path / "proj" / "p.maskcurator"
+    out = subprocess.run([sys.executable, "-c", _FULL_DISK_CHILD, str(REPO), str(db)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "corrupt" not in out.stdout and "cannot create the project file" in out.stdout, out.stdout
+    assert not db.exists() and not Path(f"{db}-wal").exists()
+
+
+def test_import_tags_is_one_transaction_and_one_undo_step(project):
+    s = project
+    s.add_class("cat")
+    img = s.images()[0].id
+    created = s.import_tags({img: ["cat", "dog", "dog"]})
+    assert created == ["dog"]
+    assert sorted(c.name for c in s.classes() if c.id in s.image_tags(img)) == ["cat", "dog"]
+    with pytest.raises(StoreError):
+        s.import_tags({img: ["bird"], 999: ["fish"]})  # unknown image: nothing written
+    assert [c.name for c in s.classes()] == ["cat", "dog"]
+    with pytest.raises(StoreError, match="UTF-8"):
+        s.import_tags({img: [os.fsdecode(b"\xff")]})
+    assert s.undo().startswith("Import tags")
+    assert s.image_tags(img) == [] and [c.name for c in s.classes()] == ["cat"]

@@ -1,35 +1,71 @@
-"""Image paths relative to the project folder, so a moved or copied project folder keeps working."""
+"""Image paths relative to the image folder, so a moved or copied image folder keeps working.
+
+Keys are POSIX paths relative to the store's ``image_root`` (the image folder; the folder holding the
+database file when the store is opened on its own) when the image is inside it, absolute otherwise.
+A file name that is not valid UTF-8 (Linux allows any bytes) cannot be SQLite TEXT: its key is the
+raw file-system bytes (a BLOB in the same column), decoded back with ``os.fsdecode`` — the surrogate-
+escaped ``str`` Python itself uses for such names, so ``Path(record.path)`` opens the right file.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+StoredKey = str | bytes
 
-def to_stored(path: str | Path, project_dir: Path) -> str:
-    """Key stored in the database: POSIX path relative to ``project_dir`` when inside it, else absolute."""
+
+def _utf8_ok(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _key(text: str) -> StoredKey:
+    """TEXT when the name is valid UTF-8, else the file-system bytes (lossless)."""
+    return text if _utf8_ok(text) else os.fsencode(text)
+
+
+def to_stored(path: str | Path, image_root: Path) -> StoredKey:
+    """Key stored in the database: POSIX path relative to ``image_root`` when inside it, else absolute."""
     absolute = Path(os.path.abspath(path))
-    for base, target in ((Path(os.path.abspath(project_dir)), absolute),
-                         (project_dir.resolve(), absolute.resolve())):
+    for base, target in ((Path(os.path.abspath(image_root)), absolute),
+                         (Path(image_root).resolve(), absolute.resolve())):
         try:
-            return target.relative_to(base).as_posix()
+            return _key(target.relative_to(base).as_posix())
         except ValueError:
             continue
-    return str(absolute)
+    return _key(str(absolute))
 
 
-def to_absolute(stored: str, project_dir: Path) -> str:
-    """Absolute path of a stored key (relative keys are resolved against the current project folder)."""
-    p = Path(stored)
+def key_text(stored: StoredKey) -> str:
+    """The stored key as a path string (surrogate-escaped for non-UTF-8 names)."""
+    return os.fsdecode(bytes(stored)) if isinstance(stored, (bytes, bytearray, memoryview)) else str(stored)
+
+
+def to_absolute(stored: StoredKey, image_root: Path) -> str:
+    """Absolute path of a stored key (relative keys are resolved against the current image folder)."""
+    p = Path(key_text(stored))
     if p.is_absolute():
         return str(p)
-    return os.path.normpath(os.path.join(os.path.abspath(project_dir), *p.parts))
+    return os.path.normpath(os.path.join(os.path.abspath(image_root), *p.parts))
 
 
-def relative_to_project(path: str | Path, project_dir: Path) -> str:
-    """POSIX path of ``path`` relative to ``project_dir`` (with ``..`` when outside); absolute when impossible
+def relative_to_project(path: str | Path, image_root: Path) -> str:
+    """POSIX path of ``path`` relative to ``image_root`` (with ``..`` when outside); absolute when impossible
     (e.g. another drive on Windows). Used for COCO ``file_name``."""
     try:
-        return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(project_dir))).as_posix()
+        return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(image_root))).as_posix()
     except ValueError:
         return Path(os.path.abspath(path)).as_posix()
+
+
+def printable(text: str | Path) -> str:
+    """``text`` safe to print or store as UTF-8: bytes of a non-UTF-8 name are shown as ``\\xff``."""
+    text = str(text)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate outside the escape range
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")

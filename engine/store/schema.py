@@ -7,11 +7,15 @@ unlabelled, its tags go away) is done explicitly by the store so that the undo l
 from __future__ import annotations
 
 import sqlite3
+from typing import Callable
 
 from .records import StoreError
 
 #: Bump when the layout changes (and add a migration step for older files); newer files are refused.
-SCHEMA_VERSION = 1
+#: v1: image paths relative to the folder of the database file (absolute for images outside it, i.e.
+#:     every image of a ``<folder>/.maskcurator/project.sqlite`` project); v2: relative to the image
+#:     folder (``ProjectStore.image_root``), non-UTF-8 names as BLOB keys (engine/store/paths.py).
+SCHEMA_VERSION = 2
 
 #: Primary-key columns of every table whose rows the undo log may restore.
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
@@ -27,7 +31,7 @@ CREATE TABLE schema_version (
 );
 CREATE TABLE images (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    path    TEXT NOT NULL UNIQUE,            -- relative to the project folder when inside it
+    path    TEXT NOT NULL UNIQUE,            -- relative to the image folder when inside it (BLOB: non-UTF-8)
     width   INTEGER NOT NULL DEFAULT 0,
     height  INTEGER NOT NULL DEFAULT 0,
     status  TEXT NOT NULL DEFAULT 'todo' CHECK (status IN ('todo', 'accepted', 'rejected')),
@@ -71,6 +75,35 @@ CREATE TABLE undo_log (
     undone      INTEGER NOT NULL DEFAULT 0     -- 1 = on the redo stack
 );
 """
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, rekey: Callable[[object], object]) -> None:
+    """Bring an older project file up to :data:`SCHEMA_VERSION` in one transaction (idempotent: another
+    process may have migrated it meanwhile). ``rekey(v1 path) -> v2 key`` rebases image paths (v1 → v2)."""
+    if schema_version(conn) >= SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if schema_version(conn) < 2:
+            rows = conn.execute("SELECT id, path FROM images ORDER BY id").fetchall()
+            taken = {r[1] for r in rows}
+            for image_id, old in rows:
+                new = rekey(old)
+                if new == old or new in taken:  # e.g. a stale duplicate of a moved image: keep as is
+                    continue
+                conn.execute("UPDATE images SET path=? WHERE id=?", (new, image_id))
+                taken.discard(old)
+                taken.add(new)
+            conn.execute("INSERT INTO schema_version(version) VALUES (2)")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def ensure_schema(conn: sqlite3.Connection, path: str) -> None:

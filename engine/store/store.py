@@ -10,27 +10,51 @@ writers are serialised (a process-wide lock plus SQLite's own write lock across 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from . import rle as rle_mod
 from . import undo as undo_mod
 from .palette import auto_color
-from .paths import relative_to_project, to_absolute, to_stored
+from .paths import key_text, printable, relative_to_project, to_absolute, to_stored
 from .records import (ClassRecord, ImageRecord, ImageStatus, SegmentRecord, SegmentState, StoreError,
                       image_status, segment_state)
 from .rle import Rle
-from .schema import PRIMARY_KEYS, ensure_schema
+from .schema import PRIMARY_KEYS, ensure_schema, migrate
 
 _BUSY_TIMEOUT_S = 30.0
 
 
 _KEEP_CLASS = object()  # update_segment_mask: leave the class as it is
+
+def _remove_database_files(path: Path) -> None:
+    """A project file this call created and could not initialise (e.g. the disk is full) is removed with
+    its WAL/SHM side files, so the next attempt does not find an empty "corrupt" database."""
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            p.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _describe_sqlite_error(exc: sqlite3.DatabaseError, path: Path, creating: bool) -> str:
+    """One line for an SQLite failure while opening: a full disk or a read-only folder is not "corrupt"."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    text = str(exc)
+    verb = "cannot create the project file" if creating else "cannot open the project file"
+    if name == "SQLITE_FULL" or "disk is full" in text:
+        return f"{verb} {path}: the disk is full ({text})"
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_IOERR")) or \
+            "readonly" in text or "unable to open" in text or "disk I/O" in text:
+        return f"{verb} {path}: the folder or disk cannot be written ({text})"
+    return f"{path} is not a readable MaskCurator project (corrupt or not SQLite): {text}"
+
 
 class _Tx:
     """Row writes inside one transaction; records row images for the undo log when ``record``."""
@@ -88,8 +112,9 @@ def _check_color(color: Sequence[int]) -> tuple[int, int, int]:
 class ProjectStore:
     """A MaskCurator project file. Create or open with :meth:`open`; see docs/store_api.md."""
 
-    def __init__(self, path: Path, first_conn: sqlite3.Connection):
+    def __init__(self, path: Path, first_conn: sqlite3.Connection, image_root: Path | None = None):
         self._path = path
+        self._image_root = Path(image_root) if image_root is not None else path.parent
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = [first_conn]
         self._conns_lock = threading.Lock()
@@ -99,8 +124,14 @@ class ProjectStore:
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
-    def open(cls, path: str | Path) -> "ProjectStore":
-        """Open (or create) a project file. Raises StoreError for corrupt, foreign or too-new files."""
+    def open(cls, path: str | Path, image_root: str | Path | None = None) -> "ProjectStore":
+        """Open (or create) a project file. Raises StoreError for corrupt, foreign or too-new files, and
+        for a file that cannot be created (full disk, read-only folder: no empty file is left behind).
+
+        ``image_root``: the folder image paths are stored relative to (the image folder). Default: the
+        folder above a ``.maskcurator/`` database folder, else the one recorded when the project was
+        made with an explicit root, else the folder of the database file.
+        """
         path = Path(path).expanduser().absolute()
         if path.is_dir():
             raise StoreError(f"{path} is a folder, not a project file")
@@ -108,19 +139,54 @@ class ProjectStore:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the project folder {path.parent}: {exc.strerror or exc}") from None
-        conn = cls._connect(path)
+        existed = path.exists()
+        conn = None
         try:
+            conn = cls._connect(path, creating=not existed)
             ensure_schema(conn, str(path))
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise StoreError(f"{path} is not a readable MaskCurator project (corrupt?): {exc}") from None
-        except BaseException:
-            conn.close()
+            root = cls._image_root(conn, path, image_root)
+            migrate(conn, lambda old: cls._rekey_v1(old, path.parent, root))
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if not existed:
+                _remove_database_files(path)
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StoreError(_describe_sqlite_error(exc, path, creating=not existed)) from None
             raise
-        return cls(path, conn)
+        return cls(path, conn, root)
 
     @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
+    def _image_root(conn: sqlite3.Connection, path: Path, image_root: str | Path | None) -> Path:
+        default = path.parent.parent if path.parent.name == ".maskcurator" else path.parent
+        if image_root is not None:
+            root = Path(image_root).expanduser().absolute()
+            if root != default:  # remembered so that opening the file alone finds the images too
+                conn.execute("INSERT INTO settings(key, value) VALUES ('store.image_root', ?) "
+                             "ON CONFLICT(key) DO UPDATE SET value=excluded.value "
+                             "WHERE value <> excluded.value", (json.dumps(printable(root)),))
+            return root
+        row = conn.execute("SELECT value FROM settings WHERE key='store.image_root'").fetchone()
+        if row is not None and path.parent.name != ".maskcurator":
+            return Path(json.loads(row[0]))
+        return default
+
+    @staticmethod
+    def _rekey_v1(old: Any, db_dir: Path, root: Path) -> Any:
+        """v1 key (relative to the database folder) → v2 key (relative to the image folder). An absolute
+        path that no longer exists but whose file name is in the image folder (the folder was moved or
+        copied) is rebased onto it."""
+        absolute = to_absolute(old, db_dir)
+        new = to_stored(absolute, root)
+        text = key_text(new)
+        if Path(text).is_absolute() and not os.path.lexists(absolute):
+            candidate = root / Path(text).name
+            if os.path.lexists(candidate):
+                return to_stored(candidate, root)
+        return new
+
+    @staticmethod
+    def _connect(path: Path, creating: bool = False) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(str(path), timeout=_BUSY_TIMEOUT_S, isolation_level=None,
                                    check_same_thread=False)
@@ -135,7 +201,7 @@ class ProjectStore:
             conn.execute("PRAGMA synchronous=FULL")  # committed = on disk, even after a power cut
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(f"{path} is not a readable MaskCurator project (corrupt or not SQLite): {exc}") from None
+            raise StoreError(_describe_sqlite_error(exc, path, creating)) from None
         except BaseException:
             conn.close()
             raise
@@ -165,14 +231,20 @@ class ProjectStore:
         return self._path
 
     @property
+    def image_root(self) -> Path:
+        """The image folder: stored image paths are relative to it (see :meth:`open`)."""
+        return self._image_root
+
+    @property
     def project_dir(self) -> Path:
-        """Folder image paths are relative to (the folder holding the project file)."""
-        return self._path.parent
+        """Folder image paths are relative to (same as :attr:`image_root`; kept for older callers)."""
+        return self._image_root
 
     def relative_path(self, image: ImageRecord | int) -> str:
-        """POSIX path of an image relative to the project folder (``..`` allowed): the COCO file_name."""
+        """POSIX path of an image relative to the image folder (``..`` allowed): the COCO file_name.
+        A non-UTF-8 name comes back surrogate-escaped (``os.fsdecode``); JSON writes it as ``\\udcXX``."""
         rec = image if isinstance(image, ImageRecord) else self.image(image)
-        return relative_to_project(rec.path, self.project_dir)
+        return relative_to_project(rec.path, self._image_root)
 
     def _conn(self) -> sqlite3.Connection:
         if self._closed:
@@ -234,7 +306,7 @@ class ProjectStore:
 
     # ------------------------------------------------------------------ row -> record
     def _image_record(self, row: sqlite3.Row) -> ImageRecord:
-        return ImageRecord(int(row["id"]), to_absolute(row["path"], self.project_dir), int(row["width"]),
+        return ImageRecord(int(row["id"]), to_absolute(row["path"], self._image_root), int(row["width"]),
                            int(row["height"]), ImageStatus(row["status"]), row["error"])
 
     @staticmethod
@@ -269,26 +341,31 @@ class ProjectStore:
         return int(class_id)
 
     # ------------------------------------------------------------------ images
-    def add_images(self, paths: Iterable[str | Path]) -> list[ImageRecord]:
+    def add_images(self, paths: Iterable[str | Path],
+                   errors: Mapping[str | Path, str] | None = None) -> list[ImageRecord]:
         """Add new images (already-known paths are skipped); returns the records actually added.
 
         Sizes are post-EXIF (engine.imageio.read_image_info). Unreadable files are added with
-        ``error`` set and a 0x0 size so the user sees them. Not an undo step (nothing curated yet).
+        ``error`` set and a 0x0 size so the user sees them; ``errors`` adds entries already known to be
+        unusable (a folder named ``x.jpg``, a symlink loop) with that reason, without reading them.
+        Not an undo step (nothing curated yet).
         """
         from engine.imageio import ImageLoadError, read_image_info
 
-        pending: dict[str, tuple[int, int, str | None]] = {}
+        pending: dict[Any, tuple[int, int, str | None]] = {}
+        for p, reason in (errors or {}).items():
+            pending.setdefault(to_stored(p, self._image_root), (0, 0, printable(reason)))
         for p in paths:
-            key = to_stored(p, self.project_dir)
+            key = to_stored(p, self._image_root)
             if key in pending:
                 continue
             try:
                 info = read_image_info(p)
                 pending[key] = (int(info.width), int(info.height), None)
             except ImageLoadError as exc:
-                pending[key] = (0, 0, exc.reason)
+                pending[key] = (0, 0, printable(exc.reason))
             except Exception as exc:  # noqa: BLE001 - any reader failure is shown to the user, not raised
-                pending[key] = (0, 0, f"{type(exc).__name__}: {exc}")
+                pending[key] = (0, 0, printable(f"{type(exc).__name__}: {exc}"))
         added_ids: list[int] = []
         with self._write(None) as tx:
             known = {r[0] for r in tx.conn.execute("SELECT path FROM images")}
@@ -320,7 +397,7 @@ class ProjectStore:
         """Record (or clear) a read failure found later, e.g. a truncated file. Not an undo step."""
         with self._write(None) as tx:
             self._image_row(tx.conn, image_id)
-            tx.update("images", (int(image_id),), {"error": error})
+            tx.update("images", (int(image_id),), {"error": None if error is None else printable(error)})
 
     def next_image_id(self, after_id: int | None, status: ImageStatus | str | None = "todo") -> int | None:
         """Next readable image with ``status`` after ``after_id`` in add order, wrapping around.
@@ -357,6 +434,42 @@ class ProjectStore:
             for c in sorted(wanted - have):
                 tx.insert("image_tags", {"image_id": int(image_id), "class_id": c})
 
+    def import_tags(self, tags_by_image: Mapping[int, Sequence[str]]) -> list[str]:
+        """Set the tags (class names) of many images as one transaction and one undo step, creating the
+        classes that do not exist yet; returns the names of the classes created. Any unknown image id or
+        bad name raises StoreError before anything is written (engine.curation.tags validates files)."""
+        wanted: dict[int, list[str]] = {}
+        for image_id, names in tags_by_image.items():
+            wanted[int(image_id)] = list(dict.fromkeys(self._clean_name(n) for n in names))
+        created: list[str] = []
+        if not wanted:
+            return created
+        with self._write(f"Import tags of {len(wanted)} images") as tx:
+            for image_id in wanted:
+                self._image_row(tx.conn, image_id)
+            ids = {r["name"]: int(r["id"]) for r in tx.conn.execute("SELECT id, name FROM classes")}
+            used = {(r[0], r[1], r[2]) for r in tx.conn.execute("SELECT r, g, b FROM classes")}
+            i = 0
+            for names in wanted.values():
+                for name in names:
+                    if name in ids:
+                        continue
+                    while auto_color(i) in used:
+                        i += 1
+                    rgb = auto_color(i)
+                    used.add(rgb)
+                    ids[name] = tx.insert("classes", {"name": name, "r": rgb[0], "g": rgb[1], "b": rgb[2]})
+                    created.append(name)
+            for image_id, names in wanted.items():
+                want = {ids[n] for n in names}
+                have = {int(r[0]) for r in tx.conn.execute("SELECT class_id FROM image_tags WHERE image_id=?",
+                                                           (image_id,))}
+                for c in sorted(have - want):
+                    tx.delete("image_tags", (image_id, c))
+                for c in sorted(want - have):
+                    tx.insert("image_tags", {"image_id": image_id, "class_id": c})
+        return created
+
     def image_tags(self, image_id: int) -> list[int]:
         conn = self._conn()
         self._image_row(conn, image_id)
@@ -375,9 +488,17 @@ class ProjectStore:
 
     @staticmethod
     def _clean_name(name: str) -> str:
+        if name is None:
+            raise StoreError("class name must not be empty")
         clean = str(name).strip()
         if not clean:
             raise StoreError("class name must not be empty")
+        try:
+            clean.encode("utf-8")
+        except UnicodeEncodeError:
+            raise StoreError(f"class name {printable(clean)!r} is not valid UTF-8 text") from None
+        if "\x00" in clean:
+            raise StoreError(f"class name {printable(clean)!r} contains a NUL character")
         return clean
 
     def _check_name_free(self, conn: sqlite3.Connection, name: str, except_id: int | None = None) -> None:
