@@ -31,19 +31,105 @@ def describe_os_error(exc: OSError) -> str:
     return f"{reason} ({exc.strerror or exc})" if exc.strerror and reason != exc.strerror else reason
 
 
+#: Temp files are named ``.<name>.tmp-<pid>-<random>``: the pid tells a later run whether the writer is
+#: still alive (a killed writer's file is removed by :func:`clean_stale_temporaries`).
+_TMP_MARK = ".tmp-"
+
+
+def _umask() -> int:
+    """The process umask without changing it (Linux: /proc; elsewhere a set-and-restore)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but not ours (EPERM)
+        return True
+    return True
+
+
+def clean_stale_temporaries(path: str | Path, max_age_s: float = 3600.0) -> list[Path]:
+    """Remove temp files (or folders) that a killed writer of ``path`` left next to it.
+
+    A temp whose writer process is gone is stale at once; an older-style temp without a pid (or one
+    from another machine's pid space) only when older than ``max_age_s``. Returns what was removed.
+    """
+    import shutil
+    import time
+
+    path = Path(path)
+    removed: list[Path] = []
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    prefix = f".{path.name}."
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(prefix) or not (name.endswith(".tmp") or _TMP_MARK in name):
+            continue
+        rest = name[len(prefix):]
+        stale = False
+        if rest.startswith(_TMP_MARK[1:]):
+            pid_text = rest[len(_TMP_MARK) - 1:].split("-", 1)[0]
+            stale = pid_text.isdigit() and not _pid_alive(int(pid_text))
+        if not stale:
+            try:
+                stale = time.time() - entry.lstat().st_mtime > max_age_s
+            except OSError:
+                continue
+        if not stale:
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+        except OSError:
+            pass
+    return removed
+
+
+def temp_name(path: str | Path) -> str:
+    """Prefix of a temp file/folder for ``path`` (``tempfile`` adds the random part)."""
+    return f".{Path(path).name}{_TMP_MARK}{os.getpid()}-"
+
+
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
     """Call ``write(binary_file)`` on a temp file next to ``path`` and move it into place when complete.
 
     OSError (disk full, permission, ...) propagates after the temp file is removed; ``path`` keeps its
-    previous content.
+    previous content. The new file gets the mode of the file it replaces, else ``0666 & ~umask`` (like
+    ``open()``; mkstemp's private 0600 would make exports unreadable to the user's group).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_name(path), suffix=".tmp", dir=path.parent)
     try:
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except OSError:
+            mode = 0o666 & ~_umask()
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
         os.replace(tmp, path)
         tmp = ""

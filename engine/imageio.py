@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
+import struct
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile as _PILImageFile, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
 
@@ -22,13 +27,22 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".
 MAX_PIXELS = 200_000_000
 
 
+def printable_name(path: str | Path) -> str:
+    """A file name safe to print or store as UTF-8 (bytes of a non-UTF-8 name shown as ``\\xff``)."""
+    text = str(path)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class ImageLoadError(Exception):
     """A file could not be read as an image; the message names the file and the reason."""
 
     def __init__(self, path: str | Path, reason: str):
         self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{Path(path).name}: {reason}")
+        self.reason = printable_name(reason)
+        super().__init__(f"{printable_name(Path(path).name)}: {self.reason}")
 
 
 @dataclass(frozen=True)
@@ -40,15 +54,57 @@ class ImageInfo:
     height: int
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name (hidden files skipped)."""
+@dataclass(frozen=True)
+class ImageScan:
+    """What a folder holds: readable-looking image files, and entries with an image name that cannot be
+    one (a folder named ``x.jpg``, a broken symlink or a symlink loop, a FIFO), each with its reason."""
+
+    images: tuple[Path, ...]
+    problems: tuple[tuple[Path, str], ...]
+
+
+def _entry_problem(p: Path) -> str | None:
+    """Why a directory entry with an image suffix is not a regular file (None: it is one)."""
+    try:
+        st = p.stat()  # follows symlinks
+    except OSError as exc:
+        if p.is_symlink():
+            import errno
+
+            if exc.errno == errno.ELOOP:
+                return "symbolic link loop"
+            return f"broken symbolic link (target {printable_name(os.readlink(p))} not found)" \
+                if exc.errno == errno.ENOENT else f"symbolic link cannot be followed ({exc.strerror})"
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder, not an image file"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file (device, pipe or socket)"
+    return None
+
+
+def scan_images(folder: str | Path) -> ImageScan:
+    """Image entries directly inside ``folder`` sorted by name (hidden files skipped), split into files
+    and entries that only look like images; nothing with an image suffix vanishes without a reason."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"Not a folder: {folder}")
-    return sorted(
-        p for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-    )
+    images, problems = [], []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or p.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        problem = _entry_problem(p)
+        if problem is None:
+            images.append(p)
+        else:
+            problems.append((p, problem))
+    return ImageScan(tuple(images), tuple(problems))
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name (hidden files skipped); see
+    :func:`scan_images` for the entries that look like images but are not files."""
+    return list(scan_images(folder).images)
 
 
 def _open(path: Path, data: bytes | None = None) -> Image.Image:
@@ -58,8 +114,12 @@ def _open(path: Path, data: bytes | None = None) -> Image.Image:
         raise ImageLoadError(path, "file not found") from None
     except UnidentifiedImageError:
         raise ImageLoadError(path, "not a recognised image format (corrupt or wrong extension)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageLoadError(path, f"image too large ({exc})") from None
     except OSError as exc:
-        raise ImageLoadError(path, f"cannot open: {exc}") from None
+        raise ImageLoadError(path, f"cannot open: {exc.strerror or exc}") from None
+    except (ValueError, SyntaxError, struct.error, IndexError, TypeError) as exc:  # malformed headers
+        raise ImageLoadError(path, f"corrupt image header ({type(exc).__name__}: {exc})") from None
     if img.width * img.height > MAX_PIXELS:
         raise ImageLoadError(path, f"image too large ({img.width}x{img.height} pixels)")
     return img
@@ -103,24 +163,88 @@ def _to_rgb8(img: Image.Image, path: Path) -> np.ndarray:
         raise ImageLoadError(path, f"unsupported colour mode {mode}: {exc}") from None
 
 
-def load_image(path: str | Path, data: bytes | None = None) -> np.ndarray:
+_TRUNCATION_LOCK = threading.Lock()
+
+#: Modes ``Image.reduce`` handles (others, e.g. palette with transparency, are converted at full size).
+_REDUCIBLE_MODES = frozenset({"L", "RGB", "RGBA", "LA", "I", "F", "CMYK", "I;16"})
+#: EXIF orientation → the transpose that makes the image upright (as ImageOps.exif_transpose).
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+              4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+              6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+@contextmanager
+def _strict_decoding():
+    """PIL's LOAD_TRUNCATED_IMAGES (process-wide; some libraries switch it on) pads a truncated file
+    with grey and returns it as valid: force it off while we decode."""
+    if not _PILImageFile.LOAD_TRUNCATED_IMAGES:
+        yield
+        return
+    with _TRUNCATION_LOCK:
+        saved = _PILImageFile.LOAD_TRUNCATED_IMAGES
+        _PILImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            _PILImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def _reduce_factor(size: tuple[int, int], max_side: int | None) -> int:
+    """Largest integer factor that keeps the longer side at least ``max_side`` (1 = full size)."""
+    if not max_side:
+        return 1
+    return max(1, max(size) // int(max_side))
+
+
+def load_image(path: str | Path, data: bytes | None = None, *, max_side: int | None = None) -> np.ndarray:
     """Decode ``path`` (or its already read bytes ``data``) into an upright ``uint8`` RGB array (H, W, 3).
 
     Raises :class:`ImageLoadError` with a human-readable reason for corrupt, truncated, missing or
-    absurdly large files; never returns a partially decoded image.
+    absurdly large files; never returns a partially decoded image (truncated data is an error even
+    when something switched PIL's LOAD_TRUNCATED_IMAGES on).
+
+    ``max_side``: the caller only needs about this resolution (features): the image is decoded at
+    reduced size where the format allows (JPEG DCT scaling via ``draft``) and reduced by an integer
+    factor before any colour conversion, so the result's longer side is at least ``max_side`` (often
+    larger: resize it yourself) and peak memory stays near one full-size 8-bit decode at most.
     """
     path = Path(path)
-    with _open(path, data) as img:
+    with _open(path, data) as img, _strict_decoding():
+        factor = _reduce_factor(img.size, max_side)
+        if factor > 1 and img.format == "JPEG":
+            target = (max(1, -(-img.width // factor)), max(1, -(-img.height // factor)))
+            try:
+                img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else None, target)
+            except (OSError, ValueError):
+                pass
         try:
             img.load()
         except OSError as exc:  # truncated / corrupt data
             raise ImageLoadError(path, f"corrupt or truncated image data ({exc})") from None
         except Image.DecompressionBombError as exc:
             raise ImageLoadError(path, str(exc)) from None
-        try:
-            upright = ImageOps.exif_transpose(img)
-        except Exception:  # malformed EXIF: keep pixels as stored
-            upright = img
+        except (ValueError, SyntaxError, MemoryError) as exc:  # PIL plugins raise these for garbage too
+            raise ImageLoadError(path, f"corrupt image data ({type(exc).__name__}: {exc})") from None
+        upright = None
+        factor = _reduce_factor(img.size, max_side)
+        if factor > 1 and img.mode in _REDUCIBLE_MODES:
+            try:
+                orientation = int(img.getexif().get(0x0112, 1))
+            except Exception:  # a broken EXIF block must not hide a readable image
+                orientation = 1
+            try:
+                upright = img.reduce(factor)
+            except (ValueError, OSError):  # a mode reduce() does not handle: converted at full size
+                upright = None
+            if upright is not None and orientation in _TRANSPOSE:
+                upright = upright.transpose(_TRANSPOSE[orientation])
+        if upright is None:
+            try:
+                upright = ImageOps.exif_transpose(img)
+            except Exception:  # malformed EXIF: keep pixels as stored
+                upright = img
+            if upright is None:
+                upright = img
         if getattr(upright, "n_frames", 1) > 1:
             upright.seek(0)
         rgb = _to_rgb8(upright, path)
@@ -152,9 +276,9 @@ class ImageFile:
     def sha1(self) -> str:
         return hashlib.sha1(self.data).hexdigest()
 
-    def decode(self) -> np.ndarray:
-        """Same result as :func:`load_image` on the path."""
-        return load_image(self.path, self.data)
+    def decode(self, max_side: int | None = None) -> np.ndarray:
+        """Same result as :func:`load_image` on the path (``max_side``: reduced-size decode)."""
+        return load_image(self.path, self.data, max_side=max_side)
 
 
 def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:

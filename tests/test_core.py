@@ -253,3 +253,74 @@ def test_build_config_parses_declared_types():
         build_config(_Cfg, {"steps": "many"})
     with pytest.raises(ValueError, match="key=value"):
         parse_set_args(["steps"])
+
+
+# -- hostile inputs (issue 12) ---------------------------------------------------------------------
+
+def test_truncated_jpeg_is_refused_even_with_load_truncated_images(tmp_path, demo_dir, monkeypatch):
+    """Some libraries switch PIL's LOAD_TRUNCATED_IMAGES on; a truncated file must still be an error."""
+    from PIL import ImageFile
+
+    data = (demo_dir / "rocket.jpg").read_bytes()
+    trunc = tmp_path / "trunc.jpg"
+    trunc.write_bytes(data[: len(data) * 2 // 3])
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with pytest.raises(ImageLoadError, match="truncated"):
+        load_image(trunc)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # the process-wide switch is left as it was
+
+
+def test_scan_images_reports_entries_that_only_look_like_images(tmp_path):
+    import os
+
+    from engine.imageio import scan_images
+
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    (tmp_path / "dir.jpg").mkdir()
+    os.symlink(tmp_path / "loop1.jpg", tmp_path / "loop2.jpg")
+    os.symlink(tmp_path / "loop2.jpg", tmp_path / "loop1.jpg")
+    os.symlink(tmp_path / "nowhere.png", tmp_path / "broken.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    scan = scan_images(tmp_path)
+    assert [p.name for p in scan.images] == ["a.png"]
+    reasons = {p.name: r for p, r in scan.problems}
+    assert set(reasons) == {"dir.jpg", "loop1.jpg", "loop2.jpg", "broken.png", "pipe.png"}
+    assert "folder" in reasons["dir.jpg"] and "loop" in reasons["loop1.jpg"]
+    assert "broken" in reasons["broken.png"] and "regular file" in reasons["pipe.png"]
+    assert [p.name for p in list_images(tmp_path)] == ["a.png"]
+
+
+def test_reduced_decode_keeps_at_least_max_side_and_orientation(tmp_path):
+    rgb = (np.random.default_rng(1).random((300, 500, 3)) * 255).astype(np.uint8)
+    jpg = _save(Image.fromarray(rgb), tmp_path / "a.jpg", quality=95)
+    png = _save(Image.fromarray(rgb), tmp_path / "a.png")
+    rot = Image.fromarray(rgb)
+    exif = rot.getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise to be upright
+    rotated = _save(rot, tmp_path / "r.jpg", exif=exif)
+    for path in (jpg, png):
+        small = load_image(path, max_side=100)
+        assert max(small.shape[:2]) >= 100 and small.shape[0] < 300
+        assert abs(small.shape[0] / small.shape[1] - 0.6) < 0.05
+    full, small = load_image(rotated), load_image(rotated, max_side=100)
+    assert full.shape[:2] == (500, 300) and 500 > small.shape[0] >= 100 and small.shape[0] > small.shape[1]
+
+
+def test_atomic_write_respects_umask_and_keeps_an_existing_mode(tmp_path):
+    """mkstemp makes private 0600 files; exports and caches must get the usual 0666 & ~umask."""
+    import os
+
+    from engine.fileio import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "a.json", b"{}")
+        assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+        os.umask(0o002)
+        atomic_write_bytes(tmp_path / "b.json", b"{}")
+        assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o664
+        os.chmod(tmp_path / "a.json", 0o640)
+        atomic_write_bytes(tmp_path / "a.json", b"[]")
+        assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
