@@ -25,7 +25,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
          "engine.jobs", "engine.metrics", "engine.clustering", "engine.crf", "engine.configs", "engine.datasets",
          "engine.project", "engine.store", "engine.runner")),
     (1, ("engine.backbone", "engine.features")),
-    (2, ("engine.methods", "engine.export", "engine.prompts")),
+    (2, ("engine.methods", "engine.export", "engine.prompts", "engine.imports", "engine.polygons")),
     (3, ("engine.pipeline",)),
     (4, ("engine.curation",)),
     (5, ("engine.evaluation",)),

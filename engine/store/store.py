@@ -629,6 +629,47 @@ class ProjectStore:
                 "label": label, "score": float(score), "name": str(name), **_segment_values(r)})
         return self.segment(new_id)
 
+    def import_segments(self, segments: Iterable[tuple[int, Rle, str | None]], *, source: str = "import",
+                        state: SegmentState | str = "proposed", description: str = "Import segments",
+                        classes: Iterable[str] = ()) -> tuple[list[int], list[str]]:
+        """Add many segments ``(image_id, rle, class name or None)`` as one transaction and one undo step
+        (an annotation import), creating the classes that do not exist yet in the same step, so one undo
+        removes both; ``classes``: names to create first, in this order, when missing (the source's
+        category order). Returns (new segment ids, names of the classes created). An unknown or unreadable
+        image, a mask whose size is not its image's, or a bad name raises StoreError; nothing is written."""
+        st = segment_state(state)
+        rows = [(int(i), r, None if c is None else self._clean_name(c)) for i, r, c in segments]
+        first = [(None, None, self._clean_name(c)) for c in classes]
+        new_ids: list[int] = []
+        created: list[str] = []
+        if not rows:
+            return new_ids, created
+        with self._write(description) as tx:
+            images: dict[int, sqlite3.Row] = {}
+            for image_id, r, _ in rows:
+                img = images.get(image_id) or images.setdefault(image_id, self._image_row(tx.conn, image_id))
+                if img["error"] is not None or (r.height, r.width) != (img["height"], img["width"]):
+                    raise StoreError(f"mask {r.height}x{r.width} does not fit image {image_id} "
+                                     f"({img['height']}x{img['width']}{', unreadable' if img['error'] else ''})")
+            ids = {r["name"]: int(r["id"]) for r in tx.conn.execute("SELECT id, name FROM classes")}
+            used = {(r[0], r[1], r[2]) for r in tx.conn.execute("SELECT r, g, b FROM classes")}
+            i = 0
+            for image_id, r, name in [*first, *rows]:
+                if name is not None and name not in ids:
+                    while auto_color(i) in used:
+                        i += 1
+                    rgb = auto_color(i)
+                    used.add(rgb)
+                    ids[name] = tx.insert("classes", {"name": name, "r": rgb[0], "g": rgb[1], "b": rgb[2]})
+                    created.append(name)
+                if r is None:
+                    continue
+                new_ids.append(tx.insert("segments", {
+                    "image_id": image_id, "source": str(source), "state": st.value,
+                    "class_id": None if name is None else ids[name], "label": None, "score": 1.0, "name": "",
+                    **_segment_values(r)}))
+        return new_ids, created
+
     def set_segment_state(self, segment_id: int, state: SegmentState | str) -> None:
         self.set_segments_state([segment_id], state)
 
