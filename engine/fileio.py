@@ -36,7 +36,7 @@ def describe_os_error(exc: OSError) -> str:
 _TMP_MARK = ".tmp-"
 
 
-def _umask() -> int:
+def current_umask() -> int:
     """The process umask without changing it (Linux: /proc; elsewhere a set-and-restore)."""
     try:
         with open("/proc/self/status") as f:
@@ -124,7 +124,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
         try:
             mode = path.stat().st_mode & 0o7777
         except OSError:
-            mode = 0o666 & ~_umask()
+            mode = 0o666 & ~current_umask()
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -330,3 +330,139 @@ def test_polygon_mode_falls_back_to_rle_for_holes_and_drops_nothing(tmp_path):
         assert isinstance(segs[1], list) and isinstance(segs[2], list) and len(segs[2]) == 2
         for a, m in zip(coco.dataset["annotations"], (ring, dot, two)):
             assert np.array_equal(coco.annToMask(a).astype(bool), m)
+
+
+# ---------------------------------------------------------------- hostile targets (issue 12)
+@pytest.fixture()
+def folder_project(tmp_path):
+    """An image folder with its project in <folder>/.maskcurator (as the app and CLI make it), three
+    labelled images."""
+    from engine.curation.project import open_project
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k in range(3):
+        Image.new("RGB", (12, 8), (40 * k, 0, 0)).save(folder / f"im{k}.png")
+    store, paths = open_project(folder)
+    cls = store.add_class("thing")
+    for k, rec in enumerate(store.images()):
+        m = np.zeros((8, 12), bool)
+        m[k:k + 3, 2:9] = True
+        store.add_segment(rec.id, m, cls.id)
+    yield store, folder
+    store.close()
+
+
+def _run_export(store, **kw):
+    from engine.curation import ExportRequest, run_export
+    from engine.jobs import run_sync
+
+    return run_sync(lambda ctx: run_export(ctx, store=store, request=ExportRequest(**kw)))
+
+
+def test_export_never_overwrites_an_image_and_asks_before_a_foreign_file(folder_project, tmp_path):
+    from engine.export.report import ExportTargetExists
+
+    store, folder = folder_project
+    image = folder / "im0.png"
+    before = image.read_bytes()
+    for force in (False, True):
+        with pytest.raises(ExportError, match="image of this project"):
+            _run_export(store, format="coco", out=image, force=force)
+    assert image.read_bytes() == before
+    with pytest.raises(ExportError, match="project database"):
+        _run_export(store, format="coco", out=store.path, force=True)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    with pytest.raises(ExportTargetExists, match="force") as info:
+        _run_export(store, format="coco", out=notes)
+    assert info.value.path == notes and notes.read_text() == "my notes"
+    assert _run_export(store, format="coco", out=notes, force=True).n_annotations == 3
+    out = tmp_path / "a.json"
+    _run_export(store, format="coco", out=out)
+    _run_export(store, format="coco", out=out)  # a previous export of the same kind: replaced
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
+    _run_export(store, format="coco", out=other)  # a COCO file (another tool's): recognised
+    # folder formats: never the image folder (its images would be swapped away), asked for a foreign one
+    with pytest.raises(ExportError, match="holds images of this project"):
+        _run_export(store, format="semantic", out=folder, force=True)
+    with pytest.raises(ExportError, match="holds images of this project"):
+        _run_export(store, format="semantic", out=tmp_path, force=True)
+    foreign = tmp_path / "thesis"
+    foreign.mkdir()
+    (foreign / "chapter1.tex").write_text("text")
+    with pytest.raises(ExportTargetExists):
+        _run_export(store, format="semantic", out=foreign)
+    _run_export(store, format="semantic", out=foreign, force=True)
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("thesis.replaced-")]
+    assert len(kept) == 1 and (kept[0] / "chapter1.tex").read_text() == "text"  # moved aside, not deleted
+    assert (foreign / "classes.json").exists()
+    _run_export(store, format="semantic", out=foreign)  # now our own export: no force needed
+
+
+def test_failed_semantic_export_leaves_the_previous_one_intact(folder_project, tmp_path, monkeypatch):
+    """It used to overwrite label maps one by one and then claim "Nothing was written"."""
+    from engine.export import semantic as semantic_mod
+
+    store, folder = folder_project
+    out = tmp_path / "sem"
+    _run_export(store, format="semantic", out=out)
+    snapshot = {p.name: p.read_bytes() for p in out.iterdir()}
+    for rec in store.images():  # every label map of the next export differs
+        for seg in store.segments(rec.id):
+            store.delete_segment(seg.id)
+    real_write = semantic_mod.atomic_write_bytes
+    calls = []
+
+    def fail_third(path, data):
+        calls.append(path)
+        if len(calls) == 3:
+            raise ExportError(f"Cannot write {path}: the disk is full. Nothing was written.")
+        real_write(path, data)
+
+    monkeypatch.setattr(semantic_mod, "atomic_write_bytes", fail_third)
+    store.set_image_status(1, "accepted")
+    store.set_image_status(2, "accepted")
+    store.set_image_status(3, "accepted")
+    with pytest.raises(ExportError, match="Nothing was written"):
+        _run_export(store, format="semantic", out=out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == snapshot
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "sem"]  # no temporary folder left
+
+
+def test_coco_file_name_is_relative_to_the_image_folder(folder_project, tmp_path):
+    store, folder = folder_project
+    out = tmp_path / "a.json"
+    _run_export(store, format="coco", out=out)
+    assert [im["file_name"] for im in json.loads(out.read_text())["images"]] == ["im0.png", "im1.png", "im2.png"]
+    _run_export(store, format="coco", out=out, absolute_paths=True)
+    assert [im["file_name"] for im in json.loads(out.read_text())["images"]] == \
+        [str(folder / f"im{k}.png") for k in range(3)]
+
+
+_KILLED_EXPORT = r"""
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from engine import fileio
+def write(f):
+    f.write(b"half of a file")
+    f.flush()
+    os._exit(9)  # killed mid-write: the temp file stays behind
+fileio.atomic_write(sys.argv[2], write)
+"""
+
+
+def test_killed_export_leaves_a_temp_file_the_next_export_removes(folder_project, tmp_path):
+    import subprocess
+    import sys
+
+    store, _ = folder_project
+    out = tmp_path / "exports" / "a.json"
+    out.parent.mkdir()
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", _KILLED_EXPORT, str(repo), str(out)], timeout=60)
+    assert proc.returncode == 9
+    assert [p.name for p in out.parent.iterdir() if p.name.endswith(".tmp")], "the kill left a temp file"
+    _run_export(store, format="coco", out=out)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["a.json"]

@@ -20,13 +20,30 @@ from .selection import select
 UNLABELLED_CATEGORY = "object"
 
 
+def is_coco_file(path: Path) -> bool:
+    """A COCO instances file (what this exporter or another tool wrote): a JSON object with images,
+    annotations and categories lists."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(1).lstrip()[:1] not in (b"{", b""):
+                return False
+            f.seek(0)
+            doc = json.load(f)
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(doc, dict) and all(isinstance(doc.get(k), list) for k in ("images", "annotations",
+                                                                                 "categories"))
+
+
 def export_coco(store: ProjectStore, out_path: str | Path, *, states=("accepted",),
                 image_status: tuple[str, ...] | None = None, polygons: bool = False,
-                include_unlabelled: bool = False, ctx: Any = None) -> ExportReport:
+                include_unlabelled: bool = False, absolute_paths: bool = False, ctx: Any = None) -> ExportReport:
     """Write a COCO instances file for the project's curated segments.
 
-    Image ids and category ids count from 1 (categories in project class order); ``file_name`` is
-    relative to the project folder; width/height are post-EXIF. Segmentation is compressed RLE
+    Image ids and category ids count from 1 (categories in project class order); ``file_name`` is the
+    POSIX path relative to the image folder (``store.image_root``: "x.jpg" for an image in it), or the
+    absolute path with ``absolute_paths``; a non-UTF-8 name is written with JSON ``\\udcXX`` escapes
+    (Python's surrogate escapes: ``open(file_name)`` finds it); width/height are post-EXIF. Segmentation is compressed RLE
     (``counts`` as str, iscrowd=0) or, with ``polygons``, outer-contour polygons (falling back to RLE
     for a mask no polygon reproduces, e.g. one with holes). The file is written atomically; on any
     OS error an ExportError is raised and no file is left behind. The store is only read.
@@ -54,7 +71,8 @@ def export_coco(store: ProjectStore, out_path: str | Path, *, states=("accepted"
                 ctx.progress(k / n, f"COCO export: image {k + 1}/{len(sel.items)}")
             img = item.image
             image_id = len(images) + 1
-            images.append({"id": image_id, "file_name": store.relative_path(img), "width": img.width,
+            file_name = str(Path(img.path).absolute()) if absolute_paths else store.relative_path(img)
+            images.append({"id": image_id, "file_name": file_name, "width": img.width,
                            "height": img.height})
             for seg in item.segments:
                 rle = store.segment_rle(seg.id)
@@ -88,7 +106,7 @@ register_export_format(ExportFormat(
     name="coco", title="COCO instances (JSON)", target="file", default_name="annotations.json",
     write=lambda store, out, request, ctx=None: export_coco(
         store, out, states=request.states, image_status=request.image_status, polygons=request.polygons,
-        include_unlabelled=request.include_unlabelled, ctx=ctx),
-    options=("polygons", "include_unlabelled"),
+        include_unlabelled=request.include_unlabelled, absolute_paths=request.absolute_paths, ctx=ctx),
+    options=("polygons", "include_unlabelled", "absolute_paths"),
     description="One COCO instances file (RLE or polygons), what detectron2 / mmdet read.",
-    file_filter="COCO JSON (*.json)"))
+    file_filter="COCO JSON (*.json)", recognise=is_coco_file))

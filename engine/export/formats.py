@@ -19,7 +19,13 @@ from .report import ExportReport
 @dataclass(frozen=True)
 class ExportRequest:
     """What to export where. ``states``: segment states; ``image_status``: only images with these
-    statuses (None = all); ``polygons`` / ``include_unlabelled``: options of formats that use them."""
+    statuses (None = all); ``polygons`` / ``include_unlabelled``: options of formats that use them.
+
+    ``force``: replace an existing target that is not a previous export of this format (without it,
+    :func:`engine.curation.export.run_export` raises :class:`~engine.export.report.ExportTargetExists`,
+    which a dialog turns into "replace?"). An image of the project is never overwritten.
+    ``absolute_paths``: image references (COCO ``file_name``) as absolute paths instead of paths relative
+    to the image folder."""
 
     format: str
     out: Path
@@ -27,6 +33,8 @@ class ExportRequest:
     image_status: tuple[str, ...] | None = None
     polygons: bool = False
     include_unlabelled: bool = False
+    force: bool = False
+    absolute_paths: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
@@ -40,7 +48,9 @@ class ExportRequest:
 @dataclass(frozen=True)
 class ExportFormat:
     """Registry entry. ``target``: the output is one ``file`` or a ``folder``; ``default_name`` is the
-    suggested file / folder name; ``write(store, out, request, ctx) -> ExportReport`` raises ExportError."""
+    suggested file / folder name; ``write(store, out, request, ctx) -> ExportReport`` raises ExportError.
+    ``recognise(existing path) -> bool``: is that file / folder a previous export of this format (so it
+    may be replaced without ``force``)? Targets this project exported before are recognised anyway."""
 
     name: str
     title: str
@@ -50,6 +60,7 @@ class ExportFormat:
     options: tuple[str, ...] = ()  # ExportRequest fields this format honours
     description: str = ""
     file_filter: str = field(default="", compare=False)  # e.g. "COCO JSON (*.json)" for file dialogs
+    recognise: Callable[[Path], bool] | None = field(default=None, compare=False)
 
 
 EXPORT_FORMATS: Registry[ExportFormat] = Registry("export format", package="engine.export")

@@ -17,7 +17,7 @@ from PIL import Image
 
 from engine.store import ProjectStore
 
-from .atomic import atomic_write_bytes, ensure_dir
+from .atomic import atomic_folder, atomic_write_bytes, marker_format
 from .formats import ExportFormat, register_export_format
 from .report import ExportError, ExportReport
 from .selection import select
@@ -34,14 +34,27 @@ def _png_bytes(labels: np.ndarray, palette: list[int]) -> bytes:
     return buf.getvalue()
 
 
+def is_semantic_export(folder: Path) -> bool:
+    """A folder a semantic export wrote (its marker, or the ``classes.json`` legend of older versions)."""
+    folder = Path(folder)
+    if marker_format(folder) == "semantic":
+        return True
+    try:
+        legend = json.loads((folder / "classes.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(legend, dict) and {"background", "ignore", "classes"} <= set(legend)
+
+
 def export_semantic_pngs(store: ProjectStore, out_dir: str | Path, *, states=("accepted",),
                          image_status: tuple[str, ...] | None = None, ctx: Any = None) -> ExportReport:
     """Write ``<image stem>.png`` label maps plus ``classes.json`` into ``out_dir``.
 
-    Each file is written atomically; if any write fails, files this call created are removed and an
-    ExportError is raised (files that existed before are never left half-written; a folder this
-    call created is removed again). Unlabelled
-    segments are painted as 255 (ignore). Same image selection as :func:`export_coco`.
+    The whole export is written into a temporary folder next to ``out_dir`` and swapped in when
+    complete (:func:`engine.export.atomic.atomic_folder`): if anything fails, ``out_dir`` — a previous
+    export included — is exactly as it was and ExportError says so; label maps of images no longer
+    exported do not linger. Unlabelled segments are painted as 255 (ignore). Same image selection as
+    :func:`export_coco`. Overwrite checks (``force``) are :func:`engine.curation.export.run_export`'s.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -57,12 +70,9 @@ def export_semantic_pngs(store: ProjectStore, out_dir: str | Path, *, states=("a
         for i, c in enumerate(classes):
             palette[3 * (i + 1):3 * (i + 2)] = list(c.color)
         palette[3 * IGNORE:3 * IGNORE + 3] = [255, 255, 255]
-        made_dir = not out_dir.exists()
-        ensure_dir(out_dir)
-        created: list[Path] = []
         used_names: set[str] = set()
         n_painted = 0
-        try:
+        with atomic_folder(out_dir, "semantic", is_semantic_export) as tmp:
             n = max(1, len(sel.items))
             for k, item in enumerate(sel.items):
                 if ctx is not None and k % 10 == 0:
@@ -78,32 +88,12 @@ def export_semantic_pngs(store: ProjectStore, out_dir: str | Path, *, states=("a
                 stem = Path(img.path).stem
                 name = f"{stem}.png" if f"{stem}.png" not in used_names else f"{stem}_{img.id}.png"
                 used_names.add(name)
-                target = out_dir / name
-                existed = target.exists()
-                atomic_write_bytes(target, _png_bytes(labels, palette))
-                if not existed:
-                    created.append(target)
+                atomic_write_bytes(tmp / name, _png_bytes(labels, palette))
             legend = {"background": 0, "ignore": IGNORE,
                       "classes": [{"value": i + 1, "name": c.name, "color": list(c.color)}
                                   for i, c in enumerate(classes)],
                       "files": sorted(used_names)}
-            target = out_dir / "classes.json"
-            existed = target.exists()
-            atomic_write_bytes(target, json.dumps(legend, indent=1).encode("utf-8"))
-            if not existed:
-                created.append(target)
-        except ExportError:
-            for path in created:
-                try:
-                    path.unlink()
-                except OSError:
-                    pass
-            if made_dir:
-                try:
-                    out_dir.rmdir()
-                except OSError:
-                    pass
-            raise
+            atomic_write_bytes(tmp / "classes.json", json.dumps(legend, indent=1).encode("utf-8"))
     if ctx is not None:
         ctx.progress(1.0, f"semantic export: wrote {len(sel.items)} label maps")
     return ExportReport(str(out_dir), len(sel.items), n_painted, len(classes), sel.skipped)
@@ -113,4 +103,5 @@ register_export_format(ExportFormat(
     name="semantic", title="Semantic label PNGs (folder)", target="folder", default_name="semantic",
     write=lambda store, out, request, ctx=None: export_semantic_pngs(
         store, out, states=request.states, image_status=request.image_status, ctx=ctx),
-    description="One palette PNG per image (0 = background, k = k-th class, 255 = ignore) + classes.json."))
+    description="One palette PNG per image (0 = background, k = k-th class, 255 = ignore) + classes.json.",
+    recognise=is_semantic_export))
