@@ -1,0 +1,163 @@
+"""``refine(rgb, context, prompts, prior)``: prompts → full-resolution mask (see :mod:`.context`).
+
+Per call: Green's functions of new clicks (one triangular solve each, cached), then ``iterations``
+appearance-model refits (GrabCut-style, each one solve), guided-filter upsampling to full resolution,
+threshold 0.5 and removal of blobs not connected to a positive prompt (a colour model alone would
+also light up same-coloured things elsewhere).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .context import PromptContext
+from .seeds import Seed, prompt_seeds
+from .types import Prompts, RefineResult
+from .unary import colour_probability, feature_probability
+
+
+
+def _pinned_solution(ctx: PromptContext, dom, target: np.ndarray, seeds: list[tuple[np.ndarray, float]],
+                     cols: list[np.ndarray], gram: np.ndarray | None) -> np.ndarray:
+    """argmin xᵀLx + γ‖x − p‖² with every seed disk's mean pinned to its value (domain-local)."""
+    gamma = ctx.settings.gamma
+    x = ctx.solve(dom, gamma * target) if np.any(target) else np.zeros(dom.size)
+    if seeds:
+        resid = np.array([v * len(n) - x[n].sum() for n, v in seeds])
+        mu = np.linalg.solve(gram, resid)
+        x = x + np.stack(cols, axis=1).astype(np.float64) @ mu
+    return np.clip(x, 0.0, 1.0)
+
+
+def _connected_to(mask: np.ndarray, seeds: list[Seed]) -> np.ndarray:
+    """Components of ``mask`` that contain a positive seed centre (8-connectivity)."""
+    import cv2
+
+    positives = [s.centre for s in seeds if s.value > 0.5]
+    if not positives or not mask.any():
+        return mask
+    _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    h, w = mask.shape
+    keep = {int(labels[int(np.clip(round(y), 0, h - 1)), int(np.clip(round(x), 0, w - 1))]) for x, y in positives}
+    keep.discard(0)
+    if not keep:
+        return np.zeros_like(mask)
+    return np.isin(labels, list(keep))
+
+
+def _connected_nodes(mask: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """Working-grid components of ``mask`` containing any of ``nodes`` (all of it without nodes)."""
+    import cv2
+
+    if nodes.size == 0 or not mask.any():
+        return mask
+    _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    keep = np.unique(labels.ravel()[nodes])
+    keep = keep[keep > 0]
+    return np.isin(labels, keep) if keep.size else np.zeros_like(mask)
+
+
+def _paint_disks(mask: np.ndarray, seeds: list[Seed], radius: float) -> None:
+    """Clicks are ground truth: their disks take their label at full resolution."""
+    import cv2
+
+    r = max(1, int(round(radius)))
+    canvas = mask.view(np.uint8)
+    for s in seeds:
+        cv2.circle(canvas, (int(round(s.centre[0])), int(round(s.centre[1]))), r, int(s.value > 0.5), -1)
+
+
+def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
+           prior: np.ndarray | None = None) -> RefineResult:
+    """Mask of the object described by ``prompts`` (and/or a ``prior`` bool/float mask, full res).
+
+    ``rgb`` must be the image ``context`` was built from (only its size is checked: the context
+    already holds every per-image quantity).
+    """
+    ctx = context
+    s = ctx.settings
+    hh, ww = ctx.image_hw
+    if tuple(rgb.shape[:2]) != (hh, ww):
+        raise ValueError(f"image {rgb.shape[:2]} does not match its context {ctx.image_hw}")
+    h, w = ctx.work_hw
+    n = h * w
+    if prompts.is_empty and prior is None:
+        return RefineResult(np.zeros((hh, ww), bool), 0.0, np.zeros((hh, ww), np.float32))
+
+    dom = ctx.domain(prompts.box)
+    if dom.nodes is None:
+        inside = np.ones(n, bool)
+        local_of = np.arange(n)
+    else:
+        inside = np.zeros(n, bool)
+        inside[dom.nodes] = True
+        local_of = np.full(n, -1)
+        local_of[dom.nodes] = np.arange(len(dom.nodes))
+
+    all_seeds = prompt_seeds(prompts, ctx.image_hw, ctx.work_hw, s.click_radius, ctx.grow_click)
+    seeds, kept = [], []
+    for seed in all_seeds:
+        local = local_of[seed.nodes]
+        local = local[local >= 0]
+        if local.size:  # a click outside the box has no say inside it
+            seeds.append((local, seed.value))
+            kept.append(seed)
+    cols = [ctx.green(dom, nodes) for nodes, _ in seeds]
+    gram = None
+    if seeds:
+        gram = np.array([[cols[j][ni].sum() for j in range(len(seeds))] for ni, _ in seeds], dtype=np.float64)
+        gram = 0.5 * (gram + gram.T) + 1e-9 * np.trace(gram) / len(seeds) * np.eye(len(seeds))
+
+    prior_w = None
+    if prior is not None:
+        import cv2
+
+        pr = np.asarray(prior, dtype=np.float32)
+        if pr.shape != (hh, ww):
+            raise ValueError(f"prior {pr.shape} does not match the image {(hh, ww)}")
+        prior_w = (pr if (h, w) == (hh, ww) else cv2.resize(pr, (w, h), interpolation=cv2.INTER_AREA)).ravel()
+        prior_w = np.clip(prior_w.astype(np.float64), 0.0, 1.0)
+
+    # Initial target: the prior, or "probably object" inside a box without clicks, else background.
+    if prior_w is not None:
+        target = prior_w
+    elif prompts.box is not None and not prompts.has_positive:
+        target = inside * 0.5
+    else:
+        target = np.zeros(n)
+    x = _pinned_solution(ctx, dom, target[inside], seeds, cols, gram)
+
+    pos_nodes = np.concatenate([sd.nodes for sd in kept if sd.value > 0.5] or [np.zeros(0, np.int64)])
+    neg_nodes = np.concatenate([sd.nodes for sd in kept if sd.value <= 0.5] or [np.zeros(0, np.int64)])
+    mu = s.feature_weight if ctx.keys is not None else 0.0
+    for _ in range(max(0, s.iterations)):
+        # GrabCut-style hard relabelling: the object is what is connected to a positive prompt.
+        fg = np.zeros(n)
+        fg[inside] = x > 0.5
+        fg = _connected_nodes(fg.reshape(h, w) > 0, pos_nodes).ravel().astype(np.float64)
+        bg = 1.0 - fg
+        for sd in kept:
+            np.add.at(fg if sd.value > 0.5 else bg, sd.nodes, s.seed_share * n / len(sd.nodes))
+        p = colour_probability(ctx.bins, fg, bg, smooth=s.colour_smooth)
+        if mu > 0:
+            p = (1.0 - mu) * p + mu * feature_probability(ctx.patch_of, ctx.keys, fg, bg)
+        if prior_w is not None:
+            p = (1.0 - s.prior_weight) * p + s.prior_weight * prior_w
+        x = _pinned_solution(ctx, dom, p[inside], seeds, cols, gram)
+
+    work = np.zeros(n, np.float32)
+    work[inside] = x
+    q = np.clip(ctx.guided.apply(work.reshape(h, w), ctx.full_guide), 0.0, 1.0)
+    mask = q > 0.5
+    if prompts.box is not None:
+        x0, y0, x1, y1 = (int(round(v)) for v in prompts.box)
+        boxed = np.zeros_like(mask)
+        boxed[max(y0, 0):max(y1 + 1, 0), max(x0, 0):max(x1 + 1, 0)] = True
+        mask &= boxed
+    sx = ctx.scale_xy[0]
+    clicks = [sd for sd in all_seeds if sd.centre in prompts.positive or sd.centre in prompts.negative]
+    _paint_disks(mask, clicks, s.click_radius / sx * 0.6)
+    mask = _connected_to(mask, kept)
+    conf = np.abs(2.0 * q - 1.0)
+    score = float(conf[mask].mean()) if mask.any() else 0.0
+    return RefineResult(mask, score, q.astype(np.float32))
