@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 DEMO_DIR = Path(__file__).resolve().parent / "resources" / "demo"
-COMMANDS = {"batch", "train", "predict", "eval", "export", "tags", "info"}
+COMMANDS = {"batch", "train", "predict", "eval", "export", "tags", "info", "import"}
 
 
 def main(argv: list[str] | None = None) -> int:

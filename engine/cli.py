@@ -303,6 +303,49 @@ def cmd_tags_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_format_names() -> tuple[str, ...]:
+    from .imports import IMPORT_FORMATS
+
+    return IMPORT_FORMATS.names()
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Existing annotations as ``import`` proposals: print the mapping preview, then apply it."""
+    from .curation.imports import AnnotationImportError, plan_import, run_import
+    from .store import StoreError
+
+    class_map: dict[str, str | None] = {}
+    for item in args.map or []:
+        src, sep, dst = item.partition("=")
+        if not sep or not src.strip():
+            raise CliError(f"--map expects SOURCE=TARGET (empty TARGET = do not import), got {item!r}")
+        class_map[src.strip()] = dst.strip() or None
+    store, _ = _open_project(args.folder)
+    try:
+        quiet = getattr(args, "quiet", True)
+        try:
+            plan = _run(lambda ctx: plan_import(store, args.format, Path(args.source), class_map=class_map, ctx=ctx),
+                        "cpu", f"read {args.format}", quiet)
+        except (AnnotationImportError, UnknownEntryError) as exc:
+            raise CliError(str(exc)) from None
+        for line in plan.summary_lines():
+            print(line)
+        if args.dry_run:
+            print("dry run: nothing imported")
+            return 0
+        if not plan.n_segments:
+            raise CliError("nothing to import: no annotation matched a project image")
+        try:
+            report = _run(lambda ctx: run_import(ctx, store=store, plan=plan), "cpu", "import", quiet)
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
+        print(f"imported {report.n_segments} segments on {report.n_images} images as proposals (source "
+              f"'import'); {len(report.new_classes)} new classes; undo: {report.undo!r}")
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     store, paths = _open_project(args.folder, create=False)
     try:
@@ -422,6 +465,16 @@ def build_parser() -> argparse.ArgumentParser:
     ti.add_argument("folder")
     ti.add_argument("file")
     ti.set_defaults(fn=cmd_tags_import)
+
+    im = sub.add_parser("import", help="import existing annotations (COCO, labelme, masks) as proposals")
+    im.add_argument("folder")
+    im.add_argument("source", help="the annotation file or folder")
+    im.add_argument("--format", required=True, choices=_RegistryChoices(_import_format_names),
+                    help="a registered import format: %(choices)s")
+    im.add_argument("--map", action="append", metavar="SOURCE=TARGET",
+                    help="import class SOURCE as project class TARGET (empty TARGET: skip it); repeatable")
+    im.add_argument("--dry-run", action="store_true", help="only print the class / image mapping")
+    im.set_defaults(fn=cmd_import)
 
     i = sub.add_parser("info", help="summary of a project")
     i.add_argument("folder")

@@ -20,7 +20,7 @@ from pycocotools import mask as mask_utils
 
 from engine.export.polygons import mask_to_polygons as _trace_outer_contours
 
-__all__ = ["mask_to_polygons", "polygons_to_mask", "polygon_area"]
+__all__ = ["EXPORT_MIN_IOU", "EXPORT_TOLERANCE", "mask_to_polygons", "polygon_area", "polygons_to_mask"]
 
 
 def mask_to_polygons(mask: np.ndarray, tolerance: float = 1.0, *, min_iou: float | None = None) -> list[np.ndarray]:
@@ -86,3 +86,8 @@ def polygon_area(points: np.ndarray) -> float:
     """Signed shoelace area of an (N, 2) polygon (pixels squared)."""
     x, y = points[:, 0], points[:, 1]
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+#: What the labelme / YOLO exporters use: at most 1 px off, lowered for objects it would distort.
+EXPORT_TOLERANCE = 1.0
+EXPORT_MIN_IOU = 0.95

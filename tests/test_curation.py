@@ -78,7 +78,7 @@ def test_export_formats_come_from_the_registry(project, tmp_path):
     store, _ = project
     formats = {f.name: f for f in export_formats()}
     assert formats["coco"].target == "file" and formats["semantic"].target == "folder"
-    with pytest.raises(UnknownEntryError, match="available: coco, semantic"):
+    with pytest.raises(UnknownEntryError, match="available: coco, labelme, semantic, voc, yolo"):
         run_sync(lambda ctx: run_export(ctx, store=store, request=ExportRequest("nosuch", tmp_path / "x")))
     report = run_sync(lambda ctx: run_export(ctx, store=store, request=ExportRequest("coco", tmp_path / "a.json")))
     assert Path(report.path).exists()

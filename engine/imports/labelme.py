@@ -95,7 +95,8 @@ def read_labelme(path: Path) -> ImportSource:
     if path.is_file():
         files = [path]
     elif path.is_dir():
-        files = sorted(path.rglob("*.json"))
+        files = sorted(f for f in path.rglob("*.json")
+                       if not any(part.startswith(".") for part in f.relative_to(path).parts))  # markers
         if not files:
             raise AnnotationImportError(f"no .json files in {path}")
     else:

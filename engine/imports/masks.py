@@ -63,7 +63,8 @@ def read_masks(path: Path) -> ImportSource:
     if path.is_file():
         root, files = path.parent, [path]
     elif path.is_dir():
-        root, files = path, sorted(p for p in path.rglob("*") if p.suffix.lower() == ".png" and p.is_file())
+        root, files = path, sorted(p for p in path.rglob("*") if p.suffix.lower() == ".png" and p.is_file()
+                                   and not any(part.startswith(".") for part in p.relative_to(path).parts))
         if not files:
             raise AnnotationImportError(f"no .png masks in {path}")
     else:
