@@ -118,11 +118,12 @@ def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
         prior_w = (pr if (h, w) == (hh, ww) else cv2.resize(pr, (w, h), interpolation=cv2.INTER_AREA)).ravel()
         prior_w = np.clip(prior_w.astype(np.float64), 0.0, 1.0)
 
-    # Initial target: the prior, or "probably object" inside a box without clicks, else background.
+    # Initial target: the prior; a box without clicks starts as GrabCut does (inside = object, so the
+    # first colour model contrasts the box with its surroundings); else background.
     if prior_w is not None:
         target = prior_w
     elif prompts.box is not None and not prompts.has_positive:
-        target = inside * 0.5
+        target = inside * 1.0
     else:
         target = np.zeros(n)
     x = _pinned_solution(ctx, dom, target[inside], seeds, cols, gram)
