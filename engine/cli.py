@@ -13,6 +13,10 @@ Commands::
     export DIR        write a registered export format (COCO JSON, semantic PNGs) from the store
     tags import DIR FILE   image-level tags (CSV ``file,tag;tag`` or JSON ``{file: [tags]}``) for IAL
     info DIR          what the project holds
+
+Exit status: 0 done; 2 a one-line error (nothing half-done); 3 ``batch`` finished but some files could
+not be read (each is listed); 130 interrupted. ``--project DIR`` keeps the project data outside the
+image folder (a read-only folder falls back to a per-user place by itself and says so).
 """
 
 from __future__ import annotations
@@ -37,6 +41,17 @@ class CliError(Exception):
     """A user-facing failure: printed without a traceback, exit status 2."""
 
 
+#: ``batch`` finished, but some files could not be read (listed on stderr).
+EXIT_SOME_FILES_FAILED = 3
+
+
+def _show(path: Any) -> str:
+    """A path or message printable on any terminal (bytes of a non-UTF-8 name shown as ``\\xff``)."""
+    from .imageio import printable_name
+
+    return printable_name(path)
+
+
 # -- helpers ---------------------------------------------------------------------------------------
 
 def _run(fn: Callable, device: Any, desc: str, quiet: bool) -> Any:
@@ -57,13 +72,16 @@ class _RegistryChoices:
         return iter(self._names())
 
 
-def _open_project(folder: str, create: bool = True):
+def _open_project(folder: str, create: bool = True, project_dir: str | None = None):
     from .curation.project import ProjectOpenError, open_project
 
     try:
-        return open_project(folder, create)
+        store, paths = open_project(folder, create, project_dir=project_dir)
     except ProjectOpenError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(_show(exc)) from None
+    if paths.notice:
+        print(f"note: {_show(paths.notice)}", file=sys.stderr)
+    return store, paths
 
 
 # -- commands --------------------------------------------------------------------------------------
@@ -81,12 +99,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     if args.batch_size < 1:
-        raise CliError("--batch-size must be at least 1")
-    store, paths = _open_project(args.folder)
+        raise CliError(f"--batch-size must be at least 1 (got {args.batch_size})")
+    export_states = _states(args.export_states) if args.export else ()
+    store, paths = _open_project(args.folder, project_dir=args.project)
+    n_bad = 0
     try:
-        for r in store.images():
-            if r.error:
-                print(f"skipped {r.path}: {r.error}", file=sys.stderr)
+        unreadable = [r for r in store.images() if r.error]
+        for r in unreadable:
+            print(f"skipped {_show(r.path)}: {_show(r.error)}", file=sys.stderr)
         items = [(r.id, Path(r.path)) for r in store.images() if not r.error]  # absolute paths
         path_of = dict(items)
         cache = AnalysisStore(paths.analysis_cache)
@@ -116,17 +136,23 @@ def cmd_batch(args: argparse.Namespace) -> int:
         except BackboneLoadError as exc:
             raise CliError(str(exc)) from None
         for image_id, reason in failures:
-            print(f"failed {path_of[image_id]}: {reason}", file=sys.stderr)
+            print(f"failed {_show(path_of[image_id])}: {_show(reason)}", file=sys.stderr)
         if settings.n_clusters and not k:
             print("dataset clustering skipped: fewer than two segments to cluster", file=sys.stderr)
         n_props = sum(len(store.segments(i)) for i in analysed)
-        print(f"analysed {len(analysed)}/{len(items)} images, {n_props} segments in {paths.database}")
+        print(f"analysed {len(analysed)}/{len(items)} images, {n_props} segments in {_show(paths.database)}")
+        n_bad = len(unreadable) + len(failures)
+        if n_bad:
+            print(f"{n_bad} file(s) could not be read: {len(unreadable)} skipped (known unreadable), "
+                  f"{len(failures)} failed now; they are marked unreadable and left out of exports",
+                  file=sys.stderr)
         if args.export:
-            _export(store, ExportRequest("coco", Path(args.export), states=_states(args.export_states),
-                                         polygons=args.polygons, include_unlabelled=True), args.quiet)
+            _export(store, ExportRequest("coco", Path(args.export), states=export_states,
+                                         polygons=args.polygons, include_unlabelled=True, force=args.force,
+                                         absolute_paths=args.absolute_paths), args.quiet)
     finally:
         store.close()
-    return 0
+    return EXIT_SOME_FILES_FAILED if n_bad else 0
 
 
 def _states(text: str) -> tuple[str, ...]:
@@ -139,27 +165,31 @@ def _states(text: str) -> tuple[str, ...]:
 def _export(store, request, quiet: bool = True) -> None:
     from .curation import run_export
     from .export import ExportError
+    from .export.report import ExportTargetExists
 
     try:
         report = _run(lambda ctx: run_export(ctx, store=store, request=request), "cpu",
                       f"export {request.format}", quiet)
+    except ExportTargetExists as exc:
+        raise CliError(f"{_show(exc)}: pass --force to replace it") from None
     except (ExportError, UnknownEntryError, ValueError) as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(_show(exc)) from None
     print(f"exported {report.n_annotations} annotations on {report.n_images} images "
-          f"({report.n_categories} categories) to {report.path}")
+          f"({report.n_categories} categories) to {_show(report.path)}")
     for s in report.skipped:
-        print(f"  skipped: {s}", file=sys.stderr)
+        print(f"  skipped: {_show(s)}", file=sys.stderr)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .curation import ExportRequest
 
-    store, _ = _open_project(args.folder, create=False)
+    store, _ = _open_project(args.folder, create=False, project_dir=args.project)
     try:
         status = tuple(s for s in args.image_status.split(",") if s) if args.image_status else None
         try:
             request = ExportRequest(args.format, Path(args.out), states=_states(args.states), image_status=status,
-                                    polygons=args.polygons, include_unlabelled=args.include_unlabelled)
+                                    polygons=args.polygons, include_unlabelled=args.include_unlabelled,
+                                    force=args.force, absolute_paths=args.absolute_paths)
         except ValueError as exc:
             raise CliError(str(exc)) from None
         _export(store, request, getattr(args, "quiet", True))
@@ -195,7 +225,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CliError(f"{info.name} does not use validation masks")
     if args.labels and not info.accepts("labels"):
         raise CliError(f"{info.name} does not use label masks")
-    store, paths = _open_project(args.folder)
+    store, paths = _open_project(args.folder, project_dir=args.project)
     try:
         from .curation import run_training, training_set
 
@@ -233,11 +263,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _predict(store, info, checkpoint: Path, device: str, quiet: bool) -> None:
+    from .backbone import BackboneLoadError
     from .curation import predict_into_store, prediction_items
 
+    if not Path(checkpoint).is_file():
+        raise CliError(f"{info.title} checkpoint not found: {_show(checkpoint)}")
     items = prediction_items(store)
-    done = _run(lambda ctx: predict_into_store(ctx, info, checkpoint, store, items), device,
-                f"predict {info.name}", quiet)
+    try:
+        done = _run(lambda ctx: predict_into_store(ctx, info, checkpoint, store, items), device,
+                    f"predict {info.name}", quiet)
+    except (ValueError, BackboneLoadError) as exc:  # the methods' checkpoint errors are ValueErrors
+        raise CliError(_show(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)) from None
     for image_id, reason in done.failures:
         print(f"skipped image {image_id}: {reason}", file=sys.stderr)
     print(f"stored {done.n_proposals} {info.name} proposals on {done.n_images} images")
@@ -245,7 +281,7 @@ def _predict(store, info, checkpoint: Path, device: str, quiet: bool) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     info = _method(args.method)
-    store, paths = _open_project(args.folder, create=False)
+    store, paths = _open_project(args.folder, create=False, project_dir=args.project)
     try:
         ckpt = args.checkpoint or store.get_setting(f"checkpoint.{info.name}")
         if not ckpt:
@@ -257,47 +293,34 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def read_tags_file(path: Path) -> dict[str, list[str]]:
-    """``{file name: [tag, ...]}`` from CSV (``file,tag;tag``) or JSON."""
-    if not path.is_file():
-        raise CliError(f"tags file not found: {path}")
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise CliError(f"{path.name} is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise CliError(f"{path.name}: expected an object {{file: [tags]}}")
-        return {str(k): [str(t) for t in v] for k, v in data.items()}
-    out = {}
-    with path.open(newline="") as f:
-        for row in csv.reader(f):
-            if not row or row[0].startswith("#"):
-                continue
-            tags = [t.strip() for cell in row[1:] for t in cell.split(";") if t.strip()]
-            out[row[0].strip()] = tags
-    return out
+    """``{file name: [tag, ...]}`` from CSV (``file,tag;tag``) or JSON (engine.curation.tags validates)."""
+    from .curation.tags import TagsFileError
+    from .curation.tags import read_tags_file as read
+
+    try:
+        return {row.name: list(row.tags) for row in read(path).rows}
+    except TagsFileError as exc:
+        raise CliError(str(exc)) from None
 
 
 def cmd_tags_import(args: argparse.Namespace) -> int:
-    store, paths = _open_project(args.folder)
+    from .curation.tags import TagsFileError, import_tags, read_tags_file as read
+
     try:
-        mapping = read_tags_file(Path(args.file))
-        classes = {c.name: c.id for c in store.classes()}
-        by_name = {Path(r.path).name: r for r in store.images()}
-        unknown = []
-        for fname, tags in mapping.items():
-            record = by_name.get(Path(fname).name)
-            if record is None:
-                unknown.append(fname)
-                continue
-            for t in tags:
-                if t not in classes:
-                    classes[t] = store.add_class(t).id
-            store.set_image_tags(record.id, [classes[t] for t in tags])
-        print(f"tagged {len(mapping) - len(unknown)} images with {len(classes)} classes")
-        if unknown:
-            print(f"not in the project: {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}",
-                  file=sys.stderr)
+        tags_file = read(Path(args.file))  # validated before the project is even opened
+    except TagsFileError as exc:
+        raise CliError(str(exc)) from None
+    store, paths = _open_project(args.folder, project_dir=args.project)
+    try:
+        report = import_tags(store, tags_file, clear_empty=args.clear_empty)
+        print(f"tagged {report.n_tagged} images ({len(report.new_classes)} new classes"
+              f"{': ' + ', '.join(report.new_classes[:10]) if report.new_classes else ''})"
+              + (f"; cleared the tags of {report.n_cleared}" if report.n_cleared else "")
+              + (f"; {report.n_left_alone} rows without tags left their images alone (--clear-empty clears)"
+                 if report.n_left_alone else ""))
+        if report.unknown:
+            more = " ..." if len(report.unknown) > 10 else ""
+            print(f"not in the project: {', '.join(report.unknown[:10])}{more}", file=sys.stderr)
     finally:
         store.close()
     return 0
@@ -347,7 +370,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    store, paths = _open_project(args.folder, create=False)
+    store, paths = _open_project(args.folder, create=False, project_dir=args.project)
     try:
         images = store.images()
         by_status = defaultdict(int)
@@ -357,7 +380,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         for r in images:
             for s in store.segments(r.id):
                 segs[(s.source, s.state)] += 1
-        print(f"project {paths.database}")
+        print(f"project {_show(paths.database)}")
         print("images: " + ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())))
         print("classes: " + (", ".join(c.name for c in store.classes()) or "(none)"))
         for (source, state), n in sorted(segs.items()):
@@ -409,6 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
         sp.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
 
+    def project(sp):
+        sp.add_argument("--project", metavar="DIR", default=None,
+                        help="keep the project data in DIR instead of FOLDER/.maskcurator (e.g. a read-only "
+                             "image folder)")
+
     b = sub.add_parser("batch", help="analyse a folder headless and store DSM proposals")
     b.add_argument("folder")
     b.add_argument("--backbone", default="dino_vits16", help="hub name, random_* or checkpoint path")
@@ -425,6 +453,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--export", metavar="JSON", help="also write COCO instances of the proposals")
     b.add_argument("--export-states", default="proposed,accepted")
     b.add_argument("--polygons", action="store_true")
+    b.add_argument("--force", action="store_true", help="--export may replace a file that is not a COCO export")
+    b.add_argument("--absolute-paths", action="store_true",
+                   help="--export: absolute file_name paths (default: relative to the image folder)")
+    project(b)
     common(b)
     b.set_defaults(fn=cmd_batch)
 
@@ -438,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--labels", metavar="DIR",
                    help="class-index masks DIR/<image stem>.png: also train STEGO's linear probe")
     t.add_argument("--predict", action="store_true", help="store the trained method's proposals afterwards")
+    project(t)
     common(t)
     t.set_defaults(fn=cmd_train)
 
@@ -445,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("method", help=_LazyHelp("a trained method: ", lambda: ", ".join(_trainable_names())))
     pr.add_argument("folder")
     pr.add_argument("--checkpoint", help="default: the last one trained in this project")
+    project(pr)
     common(pr)
     pr.set_defaults(fn=cmd_predict)
 
@@ -457,6 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--image-status", default="", help="only images with these statuses, e.g. accepted")
     e.add_argument("--polygons", action="store_true", help="polygons instead of RLE where possible")
     e.add_argument("--include-unlabelled", action="store_true", help="unlabelled segments as 'object'")
+    e.add_argument("--absolute-paths", action="store_true",
+                   help="COCO file_name as absolute paths (default: relative to the image folder)")
+    e.add_argument("--force", action="store_true",
+                   help="replace an existing file / non-empty folder that is not a previous export of this "
+                        "format (an image of the project is never overwritten)")
+    project(e)
     e.set_defaults(fn=cmd_export)
 
     tg = sub.add_parser("tags", help="image-level tags (IAL weak labels)")
@@ -464,6 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     ti = tsub.add_parser("import", help="read tags from CSV (file,tag;tag) or JSON {file: [tags]}")
     ti.add_argument("folder")
     ti.add_argument("file")
+    ti.add_argument("--clear-empty", action="store_true",
+                    help="a row without tags clears that image's tags (default: leaves them alone)")
+    project(ti)
     ti.set_defaults(fn=cmd_tags_import)
 
     im = sub.add_parser("import", help="import existing annotations (COCO, labelme, masks) as proposals")
@@ -478,6 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="summary of a project")
     i.add_argument("folder")
+    project(i)
     i.set_defaults(fn=cmd_info)
 
     from . import evaluation
@@ -491,10 +535,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
+    from .store import StoreError
+
     try:
         return int(args.fn(args) or 0)
     except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_show(exc)}", file=sys.stderr)
+        return 2
+    except StoreError as exc:  # a full disk, a busy or read-only project while saving
+        print(f"error: {_show(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a folder that vanished, a full disk outside the store
+        from .fileio import describe_os_error
+
+        where = f"{_show(exc.filename)}: " if exc.filename else ""
+        print(f"error: {where}{describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: everything stored so far is kept", file=sys.stderr)

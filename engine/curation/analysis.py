@@ -138,6 +138,24 @@ def store_proposals(store, image_id: int, proposals: Sequence, only_missing: boo
     return wrote
 
 
+def _record_failure(store, image_id: int, reason: str) -> None:
+    """An image that cannot be decoded (truncated, corrupt) is marked unreadable in the store, so
+    exports and training leave it out instead of writing it as a valid image."""
+    try:
+        store.set_image_error(image_id, reason)
+    except Exception:  # noqa: BLE001 - the failure is still reported to the caller
+        pass
+
+
+def _clear_failure(store, image_id: int) -> None:
+    """An image that failed before and decodes now (the file was replaced) is usable again."""
+    try:
+        if store.image(image_id).error is not None:
+            store.set_image_error(image_id, None)
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def analyze_image(ctx: JobContext, *, holder: AnalyzerHolder, cache, store, image_id: int, path: Path,
                   settings, replace: bool = False) -> AnalysisDone | AnalysisFailed:
     """Analyse one image (or take it from the on-disk analysis cache ``cache``, an
@@ -150,6 +168,7 @@ def analyze_image(ctx: JobContext, *, holder: AnalyzerHolder, cache, store, imag
     try:
         file = ImageFile.read(path)  # one read: hash for the caches and bytes to decode
     except ImageLoadError as exc:
+        _record_failure(store, image_id, exc.reason)
         return AnalysisFailed(image_id, "image", exc.reason)
     analysis = None if (replace or cache is None) else cache.get(path, spectral, file.sha1)
     cached = analysis is not None
@@ -162,11 +181,15 @@ def analyze_image(ctx: JobContext, *, holder: AnalyzerHolder, cache, store, imag
         except BackboneLoadError as exc:
             return AnalysisFailed(image_id, "backbone", str(exc))
         except ImageLoadError as exc:
+            _record_failure(store, image_id, exc.reason)
             return AnalysisFailed(image_id, "image", exc.reason)
         if cache is not None:
             cache.put(analysis, spectral)
     ctx.progress(0.95, "Storing proposals")
+    # "analysed" means "proposals committed": a cached analysis whose proposals never reached the store
+    # (killed between the cache write and this one) gets them now (only_missing writes absent sources)
     wrote = store_proposals(store, image_id, analysis.proposals, only_missing=not replace)
+    _clear_failure(store, image_id)
     ctx.progress(1.0, f"{path.name} analysed")
     return AnalysisDone(image_id, AnalysisOverlays.from_analysis(analysis), wrote, time.perf_counter() - t0, cached)
 
@@ -193,10 +216,14 @@ def analyze_batch(ctx: JobContext, *, holder: AnalyzerHolder, cache, store, item
             file = ImageFile.read(path)
         except ImageLoadError as exc:
             failures.append((image_id, exc.reason))
+            _record_failure(store, image_id, exc.reason)
             continue
         hit = None if (recompute or cache is None) else cache.get(path, spectral, file.sha1)
         if hit is not None:
+            # a hit whose proposals were never stored (a kill between cache.put and the store write)
+            # stores them now: only_missing writes every source the image does not have yet
             store_proposals(store, image_id, hit.proposals, only_missing=True)
+            _clear_failure(store, image_id)
             done.append(image_id)
         else:
             todo.append((image_id, path, file))
@@ -212,11 +239,15 @@ def analyze_batch(ctx: JobContext, *, holder: AnalyzerHolder, cache, store, item
         del todo[:]  # let the file bytes go before storing
         for image_id, out in zip(ids, outs):
             if isinstance(out, Exception):
-                failures.append((image_id, getattr(out, "reason", str(out))))
+                reason = getattr(out, "reason", str(out))
+                failures.append((image_id, reason))
+                if isinstance(out, ImageLoadError):
+                    _record_failure(store, image_id, reason)
                 continue
             if cache is not None:
                 cache.put(out, spectral)
             store_proposals(store, image_id, out.proposals, only_missing=not recompute)
+            _clear_failure(store, image_id)
             done.append(image_id)
     ctx.progress(1.0, f"{len(done)}/{n} images analysed")
     return BatchDone(n, len(done), tuple(failures), 0, time.perf_counter() - t0, tuple(done))

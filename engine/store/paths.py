@@ -31,8 +31,8 @@ def _key(text: str) -> StoredKey:
 def to_stored(path: str | Path, image_root: Path) -> StoredKey:
     """Key stored in the database: POSIX path relative to ``image_root`` when inside it, else absolute."""
     absolute = Path(os.path.abspath(path))
-    for base, target in ((Path(os.path.abspath(image_root)), absolute),
-                         (Path(image_root).resolve(), absolute.resolve())):
+    for base, target in ((Path(os.path.abspath(image_root)), absolute),  # realpath: no error on a loop
+                         (Path(os.path.realpath(image_root)), Path(os.path.realpath(absolute)))):
         try:
             return _key(target.relative_to(base).as_posix())
         except ValueError:
