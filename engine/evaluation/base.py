@@ -28,8 +28,11 @@ class EvalReport:
     n_images: int
     scores: dict[str, float]
     settings: dict[str, Any] = field(default_factory=dict)
+    text: str = ""  # a family's own table (e.g. one row per method) printed instead of the score list
 
     def table(self) -> str:
+        if self.text:
+            return self.text
         lines = [f"{self.name}  ({self.n_images} images)"]
         lines += [f"  {k:<22} {v:.4f}" for k, v in self.scores.items()]
         return "\n".join(lines)
