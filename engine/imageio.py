@@ -28,12 +28,17 @@ MAX_PIXELS = 200_000_000
 
 
 def printable_name(path: str | Path) -> str:
-    """A file name safe to print or store as UTF-8 (bytes of a non-UTF-8 name shown as ``\\xff``)."""
+    """A file name safe to print or store as UTF-8 on one line: bytes of a non-UTF-8 name are shown as
+    ``\\xff``, control characters (a newline in a name) as ``\\n`` / ``\\x1b``."""
     text = str(path)
     try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):  # a newline in a name must not split a line
+        text = "".join(c.encode("unicode_escape").decode("ascii") if ord(c) < 32 or ord(c) == 127 else c
+                       for c in text)
+    return text
 
 
 class ImageLoadError(Exception):
@@ -108,6 +113,12 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 def _open(path: Path, data: bytes | None = None) -> Image.Image:
+    try:
+        empty = (len(data) == 0) if data is not None else os.path.getsize(path) == 0
+    except OSError:
+        empty = False  # Image.open below names the reason
+    if empty:
+        raise ImageLoadError(path, "empty file (0 bytes)")
     try:
         img = Image.open(path if data is None else io.BytesIO(data))
     except FileNotFoundError:

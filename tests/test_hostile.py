@@ -273,3 +273,38 @@ def test_schema_v1_project_made_by_the_old_cli_opens_without_duplicates(folder, 
     capsys.readouterr()
     assert cli(["-q", "batch", str(moved), *FAST]) == 0
     assert "analysed 3/3 images" in capsys.readouterr().out
+
+
+def test_an_image_that_breaks_the_batched_analysis_costs_only_its_own_result(folder, monkeypatch, capsys):
+    from engine.pipeline import Analyzer
+
+    real = Analyzer.analyze_many
+
+    def fragile(self, paths, ctx=None, batch_size=8, files=None):
+        if any(Path(p).name == "g1.png" for p in paths):
+            raise FloatingPointError("eigensolver diverged")
+        return real(self, paths, ctx, batch_size=batch_size, files=files)
+
+    monkeypatch.setattr(Analyzer, "analyze_many", fragile)
+    assert cli(["-q", "batch", str(folder), *FAST, "--batch-size", "8"]) == 3
+    captured = capsys.readouterr()
+    assert "analysed 2/3 images" in captured.out
+    assert "g1.png: analysis failed (FloatingPointError: eigensolver diverged)" in captured.err
+
+
+def test_hostile_folder_script_batch_and_export_without_a_crash(tmp_path):
+    """benchmarks/hostile_folder.py: ≥ 30 kinds of bad input, one line per bad file, all good images done."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "hostile_folder.py"
+    spec = importlib.util.spec_from_file_location("hostile_folder", script)
+    hostile = importlib.util.module_from_spec(spec)
+    import sys
+
+    sys.modules[spec.name] = hostile  # dataclasses look their module up
+    spec.loader.exec_module(hostile)
+    folder = hostile.build(tmp_path / "hostile")
+    summary = hostile.run(folder)
+    assert summary.ok, "\n".join(summary.lines())
+    assert summary.kinds >= 30 and summary.good_analysed == summary.good and summary.bad_reported_once == summary.bad
+    os.chmod(tmp_path / "hostile" / "no_permission.png", 0o644)

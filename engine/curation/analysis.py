@@ -233,8 +233,7 @@ def analyze_batch(ctx: JobContext, *, holder: AnalyzerHolder, cache, store, item
         except BackboneLoadError as exc:
             return AnalysisFailed(-1, "backbone", str(exc))
         ctx.progress(len(done) / max(n, 1), f"Analysing {len(todo)} images")
-        outs = analyzer.analyze_many([p for _, p, _ in todo], ctx, batch_size=batch_size,
-                                     files=[f for _, _, f in todo])
+        outs = _analyze_isolating_failures(analyzer, todo, ctx, batch_size)
         ids = [image_id for image_id, _, _ in todo]
         del todo[:]  # let the file bytes go before storing
         for image_id, out in zip(ids, outs):
@@ -251,6 +250,38 @@ def analyze_batch(ctx: JobContext, *, holder: AnalyzerHolder, cache, store, item
             done.append(image_id)
     ctx.progress(1.0, f"{len(done)}/{n} images analysed")
     return BatchDone(n, len(done), tuple(failures), 0, time.perf_counter() - t0, tuple(done))
+
+
+def _analyze_isolating_failures(analyzer: Analyzer, todo: list, ctx: JobContext, batch_size: int) -> list:
+    """``analyzer.analyze_many`` over the chunk; if an image makes the batched step itself fail (not a
+    read error, which comes back in place), each image is retried alone so that one hostile input costs
+    only its own result, never the folder's. Cancellation and out-of-memory (the engine's CPU retry)
+    propagate unchanged."""
+    from ..device import is_out_of_memory
+    from ..jobs import JobCancelled
+
+    paths = [p for _, p, _ in todo]
+    files = [f for _, _, f in todo]
+    try:
+        return analyzer.analyze_many(paths, ctx, batch_size=batch_size, files=files)
+    except (JobCancelled, BackboneLoadError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - isolated below, reported per image
+        if is_out_of_memory(exc):
+            raise
+        if len(paths) == 1:
+            return [RuntimeError(f"analysis failed ({type(exc).__name__}: {exc})")]
+    outs: list = []
+    for path, file in zip(paths, files):
+        try:
+            outs.append(analyzer.analyze_many([path], ctx, batch_size=1, files=[file])[0])
+        except (JobCancelled, BackboneLoadError):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            if is_out_of_memory(exc):
+                raise
+            outs.append(RuntimeError(f"analysis failed ({type(exc).__name__}: {exc})"))
+    return outs
 
 
 def cluster_all(ctx: JobContext, *, cache, store, items: Sequence[tuple[int, Path]], settings,

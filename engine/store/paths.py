@@ -63,9 +63,7 @@ def relative_to_project(path: str | Path, image_root: Path) -> str:
 
 
 def printable(text: str | Path) -> str:
-    """``text`` safe to print or store as UTF-8: bytes of a non-UTF-8 name are shown as ``\\xff``."""
-    text = str(text)
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate outside the escape range
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """``text`` safe to print or store as UTF-8 on one line (see :func:`engine.imageio.printable_name`)."""
+    from engine.imageio import printable_name
+
+    return printable_name(text)
