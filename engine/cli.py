@@ -443,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-side", type=int, default=640)
     b.add_argument("--segments", type=int, default=4, help="per-image segments (semantic task)")
     b.add_argument("--clusters", type=int, default=0,
-                   help="dataset-wide clusters (0 = skip; at most the number of segments)")
+                   help="dataset-wide clusters in total, cluster 0 = background so N-1 foreground "
+                        "(0 = skip; at most the number of segments)")
     b.add_argument("--batch-size", type=int, default=8)
     b.add_argument("--no-crf", action="store_true")
     b.add_argument("--no-matting", action="store_true")

@@ -24,7 +24,12 @@ def add_dsm_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_semantic_arguments(p: argparse.ArgumentParser) -> None:
     add_dsm_arguments(p)
-    p.add_argument("--clusters", type=int, default=21, help="dataset-wide clusters")
+    p.add_argument("--clusters", type=int, default=21,
+                   help="dataset-wide clusters in total: cluster 0 is the background, N-1 foreground "
+                        "(default 21 = DSM's 20 foreground + background)")
+    p.add_argument("--preset", choices=("default", "paper"), default="default",
+                   help="paper: DSM's published semantic recipe (K=5 eigenvectors, 15 segments per image, "
+                        "boxes eroded 2 / dilated 5, one CLS pass per box crop as the segment feature)")
 
 
 def spectral_analyzer(args, device, crf: bool = True, matting: bool = True):
@@ -87,22 +92,69 @@ def eval_dsm_semantic(args, ctx, analyzer=None) -> EvalReport:
     """Dataset clustering (cluster 0 = background segments, as DSM) Hungarian-matched to the classes."""
     from ..pipeline import cluster_dataset
 
+    if args.clusters < 2:
+        raise ValueError("--clusters must be at least 2 (the background cluster and one foreground cluster)")
+    paper = getattr(args, "preset", "default") == "paper"
     items = datasets.paired_masks(args.data, args.limit or None)
+    if paper:
+        from ..methods.spectral.semantic import PAPER_PRESET
+        from ..pipeline import Analyzer, SpectralSettings
+
+        analyzer = Analyzer(SpectralSettings(backbone=args.backbone, max_side=args.max_side,
+                                             n_eigenvectors=PAPER_PRESET.n_eigenvectors,
+                                             n_segments=PAPER_PRESET.n_segments, crf=False, matting=False,
+                                             seed=PAPER_PRESET.seed), ctx.device)
     analyzer = analyzer or spectral_analyzer(args, ctx.device, crf=False, matting=False)
     found = _analyses(analyzer, [it.image for it in items], ctx)
     kept = [it for it in items if it.image in found]
     if not kept:
         raise ValueError(f"no image of {args.data} could be evaluated")
-    clustered = cluster_dataset([found[it.image] for it in kept], args.clusters, seed=0)
+    analyses = [found[it.image] for it in kept]
+    maps = _paper_cluster_maps(analyzer, analyses, args.clusters, ctx) if paper else None
+    if maps is None:
+        clustered = cluster_dataset(analyses, args.clusters, seed=0)
     preds, gts = [], []
-    for it in kept:
+    for i, it in enumerate(kept):
         gt = it.load_mask().astype(np.int64)
-        pred = np.zeros(gt.shape, np.int64)
-        for prop in clustered.get(found[it.image].path, []):
-            pred[prop.mask] = prop.label
+        if maps is not None:
+            pred = maps[i].astype(np.int64)
+        else:
+            pred = np.zeros(gt.shape, np.int64)
+            for prop in clustered.get(found[it.image].path, []):
+                pred[prop.mask] = prop.label
+        if pred.shape != gt.shape:
+            print(f"  {it.image.name}: mask {gt.shape} != image {pred.shape}, skipped", file=sys.stderr)
+            continue
         preds.append(pred)
         gts.append(gt)
     n_classes = max(len(datasets.VOC_CLASSES), max(int(g[g != 255].max(initial=0)) + 1 for g in gts))
     s = metrics.hungarian_scores(preds, gts, args.clusters, n_classes)
-    return EvalReport("dsm-semantic", len(kept), {"miou": s.miou, "accuracy": s.accuracy},
-                      {"backbone": args.backbone, "clusters": args.clusters})
+    return EvalReport("dsm-semantic", len(preds), {"miou": s.miou, "accuracy": s.accuracy},
+                      {"backbone": args.backbone, "clusters": args.clusters,
+                       "preset": "paper" if paper else "default"})
+
+
+def _paper_cluster_maps(analyzer, analyses, n_clusters: int, ctx) -> list[np.ndarray]:
+    """DSM's recipe after the eigen-segments: per segment an eroded/dilated box, the CLS token of one
+    ViT pass over the box crop as its feature, then one k-means over the dataset (background = 0)."""
+    from ..methods.spectral.semantic import (PAPER_PRESET, cluster_segment_features, crop_cls_features,
+                                             segment_boxes)
+
+    per_image, valid = [], []
+    for i, a in enumerate(analyses):
+        feats = analyzer.provider.features_for(a.path)
+        boxes = segment_boxes(a.segment_labels, feats.patch_size, PAPER_PRESET.num_erode, PAPER_PRESET.num_dilate)
+        cls = crop_cls_features(analyzer.backbone, feats.input_rgb, [b for _, b in boxes])
+        rows = np.zeros((PAPER_PRESET.n_segments, cls.shape[1] if len(cls) else feats.cls.shape[-1]), np.float32)
+        ok = np.zeros(PAPER_PRESET.n_segments, bool)
+        ok[0] = bool((a.segment_labels == 0).any())
+        for (seg, _box), row in zip(boxes, cls):
+            rows[seg], ok[seg] = row, True
+        per_image.append(rows)
+        valid.append(ok)
+        ctx.progress((i + 1) / len(analyses), f"box features {i + 1}/{len(analyses)}")
+    assignment = cluster_segment_features(per_image, valid, n_clusters, PAPER_PRESET.seed, True, ctx.device)
+    maps = []
+    for a, clusters in zip(analyses, assignment):
+        maps.append(a.grid_to_image(np.where(clusters >= 0, clusters, 0)[a.segment_labels]))
+    return maps
