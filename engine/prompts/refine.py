@@ -159,6 +159,5 @@ def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
     clicks = [sd for sd in all_seeds if sd.centre in prompts.positive or sd.centre in prompts.negative]
     _paint_disks(mask, clicks, s.click_radius / sx * 0.6)
     mask = _connected_to(mask, kept)
-    conf = np.abs(2.0 * q - 1.0)
-    score = float(conf[mask].mean()) if mask.any() else 0.0
-    return RefineResult(mask, score, q.astype(np.float32))
+    score = float(np.abs(2.0 * q[mask] - 1.0).mean()) if mask.any() else 0.0
+    return RefineResult(mask, score, q.astype(np.float32, copy=False))

@@ -64,4 +64,7 @@ class GuidedFilter:
         if (hh, ww) != p.shape:
             a = cv2.resize(a, (ww, hh), interpolation=cv2.INTER_LINEAR)
             b = cv2.resize(b, (ww, hh), interpolation=cv2.INTER_LINEAR)
-        return (a * full_guide).sum(-1) + b
+        out = b.astype(np.float32, copy=True)
+        for c in range(3):  # channel by channel: no (H, W, 3) temporary at full resolution
+            out += a[..., c] * full_guide[..., c]
+        return out
