@@ -34,6 +34,7 @@ from .prompt_tool import PromptTool
 from .resources import icon, style_sheet
 from .segment_editor import SegmentEditor
 from .settings_dialog import SettingsDialog
+from .tool_modes import ToolModes
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
                                    prompt=self.prompt, parent=self)
         self.segments, self.loader = self.view.segments, self.view.loader
         self.actions_ = build_actions(self, self._slots())
+        self.tools = ToolModes(self.canvas, self.prompt, self.layers_panel, self.actions_, self.accept_image, self)
         toolbar = self.findChild(QToolBar, "mainToolbar")
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Prompt class "))
@@ -104,12 +106,12 @@ class MainWindow(QMainWindow):
         slots = {
             "open": self._open_dialog, "export": self.open_export_dialog, "settings": self.open_settings_dialog,
             "prev": lambda: self.view.step(-1), "next": lambda: self.view.step(1), "next_todo": self.next_todo,
-            "accept_image": self._enter, "reject_image": self.reject_image, "undo": self.undo, "redo": self.redo,
-            "brush": partial(self._toggle_mode, "brush"), "erase": partial(self._toggle_mode, "erase"),
-            "prompt": partial(self._toggle_mode, "prompt"), "view_mode": self._escape,
+            "accept_image": lambda: self.tools.enter(), "reject_image": self.reject_image, "undo": self.undo, "redo": self.redo,
+            "brush": lambda on: self.tools.toggle("brush", on), "erase": lambda on: self.tools.toggle("erase", on),
+            "prompt": lambda on: self.tools.toggle("prompt", on), "view_mode": lambda: self.tools.escape(),
             "merge": partial(panel.request, "merge"), "accept_segments": partial(panel.request, "accept"),
             "reject_segments": partial(panel.request, "reject"),
-            "radius_down": partial(self._bump_radius, 1 / 1.25), "radius_up": partial(self._bump_radius, 1.25),
+            "radius_down": lambda: self.tools.bump_radius(1 / 1.25), "radius_up": lambda: self.tools.bump_radius(1.25),
             "analyse_all": self.analyse_all, "train": self.open_train_dialog,
             "reanalyse": lambda: self.request_analysis(self.current_id, replace=True),
         }
@@ -121,7 +123,7 @@ class MainWindow(QMainWindow):
         v = self.view
         self.filmstrip.imageActivated.connect(self.show_image)
         c.strokeFinished.connect(lambda mask, erase: self.editor.stroke(c.edit_target, mask, erase))
-        c.modeChanged.connect(self._on_mode_changed)
+        self.tools.status.connect(self.set_status)
         self.segment_panel.actionRequested.connect(self.editor.segment_action)
         self.segment_panel.relabelRequested.connect(self.editor.relabel)
         self.editor.edited.connect(self._after_change)
@@ -312,39 +314,6 @@ class MainWindow(QMainWindow):
         self.prompt.set_classes(self.store.classes())
         self.tags_panel.refresh()
         self._after_change()
-
-    # ================================================================== tools
-
-    def _toggle_mode(self, mode: str, on: bool) -> None:
-        if on:
-            self.canvas.set_mode(mode)
-        elif self.canvas.mode == mode:
-            self.canvas.set_mode("view")
-
-    def _on_mode_changed(self, mode: str) -> None:
-        for key in ("brush", "erase", "prompt"):
-            act = self.actions_[key]
-            act.blockSignals(True)
-            act.setChecked(mode == key)
-            act.blockSignals(False)
-        self.set_status({"brush": "Brush: drag to paint into the selected segment (none selected → new segment)",
-                         "erase": "Erase: drag to remove pixels from the selected segment",
-                         "prompt": self.prompt.hint(), "view": "Select / pan"}[mode])
-
-    def _bump_radius(self, factor: float) -> None:
-        self.canvas.set_brush_radius(max(1.0, round(self.canvas.brush_radius * factor)))
-        self.layers_panel.sync_brush()
-
-    def _enter(self) -> None:
-        """Enter commits a prompt mask in prompt mode; otherwise it accepts the image."""
-        if not (self.canvas.mode == "prompt" and self.prompt.commit()):
-            self.accept_image()
-
-    def _escape(self) -> None:
-        if self.canvas.mode == "prompt" and self.prompt.has_prompts():
-            self.prompt.reset()
-        else:
-            self.canvas.set_mode("view")
 
     # ================================================================== review + undo
 
