@@ -466,3 +466,20 @@ def test_killed_export_leaves_a_temp_file_the_next_export_removes(folder_project
     assert [p.name for p in out.parent.iterdir() if p.name.endswith(".tmp")], "the kill left a temp file"
     _run_export(store, format="coco", out=out)
     assert sorted(p.name for p in out.parent.iterdir()) == ["a.json"]
+
+
+def test_a_kill_between_the_folder_swap_renames_is_repaired(folder_project, tmp_path):
+    """Killed after the old export was moved aside: the next export puts it back before anything else,
+    and a leftover of a completed swap is removed."""
+    store, _ = folder_project
+    out = tmp_path / "sem"
+    _run_export(store, format="semantic", out=out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    os.rename(out, tmp_path / ".sem.old-99999999-abc")  # the kill: out missing, old aside (dead pid)
+    from engine.export.atomic import _restore_interrupted_swap
+
+    _restore_interrupted_swap(out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    (tmp_path / ".sem.old-99999999-def").mkdir()  # killed after the swap, before the removal
+    _run_export(store, format="semantic", out=out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "sem"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..fileio import atomic_write_bytes as _atomic_write_bytes
-from ..fileio import clean_stale_temporaries, current_umask, describe_os_error, temp_name
+from ..fileio import _pid_alive, clean_stale_temporaries, current_umask, describe_os_error, temp_name
 from .report import ExportError
 
 #: Written by run_export into folder exports of formats without a ``recognise`` function: lets a later
@@ -49,7 +49,11 @@ def marker_format(folder: Path) -> str | None:
 def _restore_interrupted_swap(out_dir: Path) -> None:
     """A kill between the two renames of a swap leaves ``out_dir`` missing and the previous export
     under its ``.old`` name: put it back before anything else looks at the folder."""
-    if os.path.lexists(out_dir):
+    if os.path.lexists(out_dir):  # swapped, killed before the old folder was removed: remove it now
+        for old in out_dir.parent.glob(f".{out_dir.name}.old-*"):
+            pid = old.name[len(f".{out_dir.name}.old-"):].split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(old, ignore_errors=True)
         return
     for old in sorted(out_dir.parent.glob(f".{out_dir.name}.old-*")):
         try:
