@@ -109,8 +109,8 @@ def _method_shots(app, win, out: Path, backbone: str) -> bool:
     stego = dict(_STEGO, backbone=backbone)
     if not _train_and_run(app, win, "stego", stego):
         return False
-    if not _show_source(app, win, "chelsea.png", "stego"):
-        print("no stego proposals on chelsea.png", file=sys.stderr)
+    if not _show_source(app, win, "astronaut.png", "stego"):
+        print("no stego proposals on astronaut.png", file=sys.stderr)
         return False
     _shot(app, win, out, "09_stego_proposals.png",
           f"STEGO proposals after Train… → Run on dataset (segment list filtered to source 'stego': one "
