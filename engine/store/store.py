@@ -389,9 +389,28 @@ class ProjectStore:
 
     def set_image_status(self, image_id: int, status: ImageStatus | str) -> None:
         st = image_status(status)
-        with self._write(f"Mark image {image_id} {st.value}") as tx:
+        with self._write(f"Mark {self._describe_image(image_id)} {st.value}") as tx:
             self._image_row(tx.conn, image_id)
             tx.update("images", (int(image_id),), {"status": st.value})
+
+    def _describe_image(self, image_id: int) -> str:
+        """The file name for undo descriptions (the id if the image is unknown: the write then fails)."""
+        try:
+            return printable(Path(self.image(image_id).path).name)  # no lone surrogates into SQLite
+        except (StoreError, TypeError, ValueError):
+            return f"image {image_id}"
+
+    def _describe_segment(self, segment_id: int) -> str:
+        try:
+            return f"segment {segment_id} of {self._describe_image(self.segment(segment_id).image_id)}"
+        except StoreError:
+            return f"segment {segment_id}"
+
+    def _describe_class(self, class_id: int | None) -> str:
+        try:
+            return "unlabelled" if class_id is None else self.class_(class_id).name
+        except StoreError:
+            return f"class {class_id}"
 
     def set_image_error(self, image_id: int, error: str | None) -> None:
         """Record (or clear) a read failure found later, e.g. a truncated file. Not an undo step."""
@@ -679,7 +698,7 @@ class ProjectStore:
         ids = list(dict.fromkeys(int(i) for i in segment_ids))
         if not ids:
             return
-        what = f"segment {ids[0]}" if len(ids) == 1 else f"{len(ids)} segments"
+        what = self._describe_segment(ids[0]) if len(ids) == 1 else f"{len(ids)} segments"
         with self._write(f"{st.value.capitalize()} {what}") as tx:
             for sid in ids:
                 self._segment_row(tx.conn, sid)
@@ -699,7 +718,9 @@ class ProjectStore:
         ids = list(dict.fromkeys(int(i) for i in segment_ids))
         if not ids:
             return
-        what = f"segment {ids[0]}" if len(ids) == 1 else f"{len(ids)} segments"
+        what = f"{len(ids)} segments"
+        if len(ids) == 1:  # undo menu: "Relabel segment 6 of cat.jpg as dog", not "Relabel segment 6"
+            what = f"{self._describe_segment(ids[0])} as {self._describe_class(class_id)}"
         with self._write(f"Relabel {what}") as tx:
             rows = [self._segment_row(tx.conn, sid) for sid in ids]
             cid = self._check_class(tx.conn, class_id)
