@@ -13,23 +13,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from .backbone import Backbone, BackboneSpec, available_backbones, load_backbone
 from .features import FeatureCache, FeatureProvider, PatchFeatures
-from .device import pick_device
+from .device import pick_device, small_cpu_ops
 from .fileio import atomic_write, describe_os_error
 from .imageio import ImageFile, ImageLoadError, content_hash
 from .jobs import JobContext
 from .methods.spectral import SOURCE_OBJECT, SOURCE_SEGMENT, SOURCE_SEMANTIC
 from .methods.spectral.affinity import knn_passes, spectral_affinity
 from .methods.spectral.eigen import laplacian_eigs
-from .methods.spectral.geometry import GridGeometry
+from .methods.spectral.geometry import GridGeometry, resized_hw
 from .methods.spectral.localization import localize
 from .methods.spectral.matting import compute_alpha
 from .methods.spectral.semantic import cluster_segment_features, segment_batch, segment_features
@@ -98,6 +98,36 @@ class ImageAnalysis:
         return self.geometry.upsample_nearest(grid)
 
 
+@dataclass(frozen=True)
+class FirstResult:
+    """What is known of an image before the CRF, segments' proposals and matting: enough to show it.
+
+    Produced by :meth:`Analyzer.analyze_many` (``on_partial``) right after the eigenvectors, typically
+    0.3-0.5 s after an uncached image is opened on CPU (features are most of it), while CRF + matting
+    take as long again. ``object_patch_mask`` is the uncorrected object mask on the patch grid (the
+    final mask is its CRF refinement at full resolution): draw it with :attr:`geometry`.
+    """
+
+    path: Path
+    image_hw: tuple[int, int]
+    grid_hw: tuple[int, int]
+    cell_hw: tuple[float, float]
+    eigenvalues: np.ndarray  # (K,) float32
+    eigenvectors: np.ndarray  # (K, h, w) float32, sign-fixed
+    box: tuple[int, int, int, int]
+    object_patch_mask: np.ndarray  # bool (h, w)
+    segment_labels: np.ndarray  # int32 (h, w), the final per-image segments (0 = background)
+    image_sha1: str = ""
+
+    @property
+    def geometry(self) -> GridGeometry:
+        return GridGeometry(self.image_hw, self.grid_hw, self.cell_hw)
+
+    def object_mask_nearest(self) -> np.ndarray:
+        """bool (H, W) nearest upsampling of the patch mask: the first, blocky object proposal."""
+        return self.geometry.upsample_nearest(self.object_patch_mask)
+
+
 def _object_score(eigenvalues: np.ndarray) -> float:
     """1 − λ₁: a small Fiedler eigenvalue means a clean two-way cut (higher = more confident)."""
     return float(np.clip(1.0 - eigenvalues[1], 0.0, 1.0)) if len(eigenvalues) > 1 else 0.0
@@ -108,10 +138,11 @@ def build_proposals(object_mask_full: np.ndarray, segment_labels: np.ndarray, n_
     """One "dsm.object" proposal and one "dsm.segment" per non-empty segment, full-res bool masks."""
     props = [Proposal(object_mask_full, SOURCE_OBJECT, label=0, score=_object_score(eigenvalues),
                       name="object")]
-    full_labels = geometry.upsample_nearest(segment_labels)
+    # one bool upsampling per present segment: never an (H, W) int label map (576 MB at 12000²)
+    present = np.bincount(np.asarray(segment_labels).ravel(), minlength=n_segments)
     for s in range(n_segments):
-        mask = full_labels == s
-        if mask.any():
+        mask = geometry.upsample_nearest(segment_labels == s) if present[s] else None
+        if mask is not None and mask.any():  # a cell of a padded tiny image may own no pixel
             props.append(Proposal(mask, SOURCE_SEGMENT, label=s, score=1.0,
                                   name="background segment" if s == 0 else f"segment {s}"))
     return tuple(props)
@@ -133,19 +164,29 @@ class Analyzer:
 
     # -- public API ----------------------------------------------------------------------------
 
-    def analyze(self, path: Path, ctx: JobContext | None = None, file: ImageFile | None = None) -> ImageAnalysis:
-        """Analyse one image (``file``: its bytes, already read); raises :class:`ImageLoadError` for unreadable files."""
-        result = self.analyze_many([Path(path)], ctx, batch_size=1, files=[file])[0]
+    def analyze(self, path: Path, ctx: JobContext | None = None, file: ImageFile | None = None,
+                on_partial: Callable[[FirstResult], None] | None = None) -> ImageAnalysis:
+        """Analyse one image (``file``: its bytes, already read); raises :class:`ImageLoadError` for unreadable files.
+
+        ``on_partial(FirstResult)`` is called (on this thread) as soon as eigenvectors, box and the
+        patch-level object mask exist, before the CRF and matting.
+        """
+        result = self.analyze_many([Path(path)], ctx, batch_size=1, files=[file], on_partial=on_partial)[0]
         if isinstance(result, ImageLoadError):
             raise result
         return result
 
     def analyze_many(self, paths: list[Path], ctx: JobContext | None = None, batch_size: int = 8,
-                     files: Sequence[ImageFile | None] | None = None) -> list[ImageAnalysis | ImageLoadError]:
+                     files: Sequence[ImageFile | None] | None = None,
+                     on_partial: Callable[[FirstResult], None] | None = None
+                     ) -> list[ImageAnalysis | ImageLoadError]:
         """Batched analysis; unreadable images yield their ImageLoadError in place.
 
         ``files[i]`` (optional) is path i already read (e.g. to look up a cache by its hash): each file
-        is read from disk once per analysis, for both its content hash and its pixels.
+        is read from disk once per analysis, for both its content hash and its pixels. Images are
+        decoded at reduced size (only the ``max_side`` working resolution is ever needed; the full size
+        comes from the header). ``on_partial`` gets each image's :class:`FirstResult` before its CRF /
+        matting.
         """
         device = self._use_device(ctx)
         paths = [Path(p) for p in paths]
@@ -156,24 +197,55 @@ class Analyzer:
             chunk = range(start, min(n, start + step))
             rgbs: dict[int, np.ndarray] = {}
             hashes: dict[int, str] = {}
+            sizes: dict[int, tuple[int, int]] = {}
             for i in chunk:
                 try:
                     file = (files[i] if files is not None else None) or ImageFile.read(paths[i])
-                    rgbs[i] = file.decode()
+                    rgbs[i], sizes[i] = self._decode_working(file)
                     hashes[i] = file.sha1
                 except ImageLoadError as exc:
                     results[i] = exc
             if ctx:
                 ctx.progress(start / n, f"DSM: features for images {start + 1}-{chunk[-1] + 1} of {n}")
             feats = self.provider.features([(hashes[i], rgb) for i, rgb in rgbs.items()], step)
-            spectra = self._spectra(feats, device, ctx)
-            for (i, rgb), f, (vals, vecs, labels) in zip(rgbs.items(), feats, spectra):
-                results[i] = self._finish(paths[i], rgb, f, vals, vecs, labels, device, hashes[i])
-                if ctx:
-                    ctx.progress((i + 1) / n, f"DSM {i + 1}/{n}: {paths[i].name}")
+            feats = [f if f.image_hw == sizes[i] else replace(f, image_hw=sizes[i])
+                     for i, f in zip(rgbs, feats)]
+            with small_cpu_ops(device):
+                spectra = self._spectra(feats, device, ctx)
+                for (i, rgb), f, (vals, vecs, labels) in zip(rgbs.items(), feats, spectra):
+                    results[i] = self._finish(paths[i], rgb, f, vals, vecs, labels, device, hashes[i],
+                                              on_partial)
+                    if ctx:
+                        ctx.progress((i + 1) / n, f"DSM {i + 1}/{n}: {paths[i].name}")
             if ctx:
                 ctx.progress((chunk[-1] + 1) / n, f"DSM {chunk[-1] + 1}/{n}")
         return results  # type: ignore[return-value]
+
+    def _decode_working(self, file: ImageFile) -> tuple[np.ndarray, tuple[int, int]]:
+        """The image at the working resolution (longest side ``max_side``) and its full upright size.
+
+        Decoding at reduced size (JPEG DCT scaling / integer reduce) then resizing to exactly the size
+        the full decode would have been resized to keeps the patch grid and geometry identical; only
+        images larger than 2 × ``max_side`` see (sub-grey-level) pixel differences. Peak memory of a
+        12000² photo drops from several full-size copies to about one.
+        """
+        import cv2
+
+        max_side = self.settings.max_side
+        if not max_side:
+            rgb = file.decode()
+            return rgb, tuple(rgb.shape[:2])
+        full_hw = _upright_size(file)
+        rgb = file.decode(max_side=max_side)
+        shape = tuple(rgb.shape[:2])
+        if full_hw is None or sorted(shape) == sorted(full_hw):
+            full_hw = shape  # not reduced (or no readable header): the decode is the truth
+        elif (shape[0] > shape[1]) != (full_hw[0] > full_hw[1]):
+            full_hw = (full_hw[1], full_hw[0])  # EXIF rotation read differently by the decoder
+        target = resized_hw(full_hw, max_side)
+        if tuple(rgb.shape[:2]) != target:
+            rgb = cv2.resize(rgb, (target[1], target[0]), interpolation=cv2.INTER_AREA)
+        return rgb, full_hw
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -211,12 +283,18 @@ class Analyzer:
         return out
 
     def _finish(self, path: Path, rgb: np.ndarray, feats: PatchFeatures, values: np.ndarray,
-                vectors: np.ndarray, labels: np.ndarray, device: torch.device, image_sha1: str = "") -> ImageAnalysis:
+                vectors: np.ndarray, labels: np.ndarray, device: torch.device, image_sha1: str = "",
+                on_partial: Callable[[FirstResult], None] | None = None) -> ImageAnalysis:
+        """``rgb``: the image at full size or at the working size (``max_side``), both work."""
         s = self.settings
         geometry = GridGeometry.for_patches(feats.image_hw, feats.grid_hw, feats.patch_size, s.max_side)
         fiedler = vectors[1] if len(vectors) > 1 else vectors[0]
         loc = localize(fiedler, geometry)
-        mask = object_mask(rgb, object_patch_mask(fiedler), geometry, s.max_side, crf=s.crf)
+        patch_mask = object_patch_mask(fiedler)
+        if on_partial is not None:
+            on_partial(FirstResult(path, tuple(feats.image_hw), tuple(feats.grid_hw), geometry.cell_hw, values,
+                                   vectors, loc.box, patch_mask, labels.astype(np.int32), image_sha1))
+        mask = object_mask(rgb, patch_mask, geometry, s.max_side, crf=s.crf)
         seg_feats = segment_features(feats.tokens, labels, s.n_segments)
         alpha = None
         if s.matting:
@@ -229,6 +307,24 @@ class Analyzer:
             segment_features=seg_feats, alpha=alpha,
             proposals=build_proposals(mask, labels, s.n_segments, geometry, values),
             cell_hw=geometry.cell_hw, image_sha1=image_sha1)
+
+
+def _upright_size(file: ImageFile) -> tuple[int, int] | None:
+    """(H, W) of the EXIF-upright image from the header of the bytes already read (None if unreadable)."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(file.data)) as img:
+            w, h = img.size
+            try:
+                orientation = img.getexif().get(0x0112, 1)
+            except Exception:  # noqa: BLE001 - a broken EXIF block: pixels as stored
+                orientation = 1
+    except Exception:  # noqa: BLE001 - the decode reports the real error
+        return None
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -65,12 +65,19 @@ class GridGeometry:
         h, w = self.grid_hw
         if tuple(grid.shape) != (h, w):
             raise ValueError(f"grid of shape {grid.shape} does not match {self.grid_hw}")
-        ys = np.clip((np.arange(self.image_hw[0]) + 0.5) / self.cell_hw[0] - 0.5, 0, h - 1)
-        xs = np.clip((np.arange(self.image_hw[1]) + 0.5) / self.cell_hw[1] - 0.5, 0, w - 1)
-        map_x = np.broadcast_to(xs[None, :], self.image_hw).astype(np.float32)
-        map_y = np.broadcast_to(ys[:, None], self.image_hw).astype(np.float32)
-        return cv2.remap(np.ascontiguousarray(grid, np.float32), map_x, map_y, cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
+        ys = np.clip((np.arange(self.image_hw[0]) + 0.5) / self.cell_hw[0] - 0.5, 0, h - 1).astype(np.float32)
+        xs = np.clip((np.arange(self.image_hw[1]) + 0.5) / self.cell_hw[1] - 0.5, 0, w - 1).astype(np.float32)
+        src = np.ascontiguousarray(grid, np.float32)
+        out = np.empty(self.image_hw, np.float32)
+        # in row strips: the two float32 maps would be 2 × 576 MB for a 12000² image
+        rows = max(1, (1 << 22) // max(1, self.image_hw[1]))
+        for y0 in range(0, self.image_hw[0], rows):
+            y1 = min(self.image_hw[0], y0 + rows)
+            map_x = np.broadcast_to(xs[None, :], (y1 - y0, len(xs)))
+            map_y = np.broadcast_to(ys[y0:y1, None], (y1 - y0, len(xs)))
+            out[y0:y1] = cv2.remap(src, np.ascontiguousarray(map_x), np.ascontiguousarray(map_y),
+                                   cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return out
 
     def cell_box(self, r0: int, c0: int, r1: int, c1: int) -> tuple[int, int, int, int]:
         """Full-res box (x0, y0, x1, y1), end-exclusive, of the cells rows r0..r1, cols c0..c1 inclusive.

@@ -27,15 +27,17 @@ def object_patch_mask(fiedler: np.ndarray) -> np.ndarray:
 
 def object_mask(rgb: np.ndarray, patch_mask: np.ndarray, geometry: GridGeometry, max_side: int | None,
                 crf: bool = True, params: CRFParams = DSM_CRF) -> np.ndarray:
-    """bool (H, W) object mask for the full image ``rgb`` from a bool patch mask."""
+    """bool (H, W) object mask from a bool patch mask; ``rgb`` is the full image or the image already
+    resized to ``max_side`` (the CRF runs at that size either way)."""
     import cv2
 
-    if rgb.shape[:2] != tuple(geometry.image_hw):
-        raise ValueError(f"image {rgb.shape[:2]} does not match geometry {geometry.image_hw}")
+    rh, rw = resized_hw(geometry.image_hw, max_side)
+    if rgb.shape[:2] not in (tuple(geometry.image_hw), (rh, rw)):
+        raise ValueError(f"image {rgb.shape[:2]} does not match geometry {geometry.image_hw} "
+                         f"(or its {max_side}-pixel working size {(rh, rw)})")
     full = geometry.upsample_nearest(patch_mask.astype(bool))
     if not crf or not full.any() or full.all():
         return full
-    rh, rw = resized_hw(geometry.image_hw, max_side)
     small_rgb = rgb if (rh, rw) == rgb.shape[:2] else cv2.resize(rgb, (rw, rh), interpolation=cv2.INTER_AREA)
     small_mask = full if (rh, rw) == full.shape else cv2.resize(
         full.astype(np.uint8), (rw, rh), interpolation=cv2.INTER_NEAREST).astype(bool)
