@@ -379,6 +379,22 @@ class AnalysisStore:
             file.unlink(missing_ok=True)
             return None
 
+    def segments(self, path: Path, settings: SpectralSettings, image_sha1: str = "") -> "SegmentRecord | None":
+        """Only what dataset clustering needs of a cached analysis (segment features, patch-grid labels,
+        geometry): reads three small members of the entry, never the full-resolution mask or alpha."""
+        image_sha1 = image_sha1 or content_hash(path)
+        file = self._file(self.key(path, settings, image_sha1))
+        if not file.exists():
+            return None
+        try:
+            with np.load(file) as z:
+                geometry = GridGeometry(tuple(int(v) for v in z["image_hw"]), tuple(int(v) for v in z["grid_hw"]),
+                                        tuple(float(v) for v in z["cell_hw"]))
+                return SegmentRecord(Path(path), z["segment_features"].astype(np.float32),
+                                     z["segment_labels"].astype(np.int32), geometry)
+        except Exception:  # noqa: BLE001 - unreadable entry: a miss (get() removes it)
+            return None
+
     def put(self, analysis: ImageAnalysis, settings: SpectralSettings) -> None:
         file = self._file(self.key(analysis.path, settings, analysis.image_sha1))
         geometry = analysis.geometry
@@ -404,6 +420,44 @@ class AnalysisStore:
 # Dataset-wide semantic clustering
 
 
+@dataclass(frozen=True)
+class SegmentRecord:
+    """The per-image input of dataset clustering: a few KB instead of a full-resolution analysis."""
+
+    path: Path
+    segment_features: np.ndarray  # (n_segments, D) float32
+    segment_labels: np.ndarray  # int32 (h, w)
+    geometry: GridGeometry
+
+    @classmethod
+    def of(cls, a: ImageAnalysis) -> "SegmentRecord":
+        return cls(Path(a.path), a.segment_features, a.segment_labels, a.geometry)
+
+    @property
+    def valid(self) -> np.ndarray:
+        """bool (n_segments,): segments that own at least one patch."""
+        n = len(self.segment_features)
+        return np.bincount(self.segment_labels.ravel(), minlength=n)[:n] > 0
+
+
+def semantic_proposals(record: SegmentRecord | ImageAnalysis, clusters: np.ndarray,
+                       separate_background: bool = True) -> list[Proposal]:
+    """"dsm.semantic" proposals of one image from its per-segment cluster ids (−1 = none): one
+    full-res bool mask per cluster present, upsampled per cluster (no full-res label map)."""
+    if isinstance(record, ImageAnalysis):
+        record = SegmentRecord.of(record)
+    lut = np.where(clusters >= 0, clusters, -1)
+    cluster_grid = lut[record.segment_labels]
+    props = []
+    for c in sorted(int(c) for c in np.unique(cluster_grid) if c >= 0):
+        mask = record.geometry.upsample_nearest(cluster_grid == c)
+        if not mask.any():
+            continue
+        name = "background" if separate_background and c == 0 else f"cluster {c}"
+        props.append(Proposal(mask, SOURCE_SEMANTIC, label=c, score=1.0, name=name))
+    return props
+
+
 def cluster_dataset(analyses: Sequence[ImageAnalysis], n_clusters: int, seed: int = 0,
                     separate_background: bool = True, device: torch.device | str = "cpu"
                     ) -> dict[Path, list[Proposal]]:
@@ -419,13 +473,4 @@ def cluster_dataset(analyses: Sequence[ImageAnalysis], n_clusters: int, seed: in
              for a in analyses]
     assignment = cluster_segment_features([a.segment_features for a in analyses], valid, n_clusters, seed,
                                           separate_background, device)
-    out: dict[Path, list[Proposal]] = {}
-    for a, clusters in zip(analyses, assignment):
-        lut = np.where(clusters >= 0, clusters, -1)
-        cluster_map = a.grid_to_image(lut[a.segment_labels])
-        props = []
-        for c in sorted(int(c) for c in np.unique(cluster_map) if c >= 0):
-            name = "background" if separate_background and c == 0 else f"cluster {c}"
-            props.append(Proposal(cluster_map == c, SOURCE_SEMANTIC, label=c, score=1.0, name=name))
-        out[a.path] = props
-    return out
+    return {a.path: semantic_proposals(a, clusters, separate_background) for a, clusters in zip(analyses, assignment)}

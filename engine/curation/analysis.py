@@ -10,11 +10,12 @@ compact :class:`AnalysisOverlays` a viewer draws.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -22,8 +23,10 @@ from ..backbone import BackboneLoadError
 from ..imageio import ImageFile, ImageLoadError, resize_max_side
 from ..jobs import JobContext
 from ..methods.spectral.geometry import GridGeometry
-from ..pipeline import SOURCE_SEMANTIC, Analyzer, ImageAnalysis, cluster_dataset
+from ..pipeline import SOURCE_SEMANTIC, Analyzer, ImageAnalysis, cluster_dataset  # noqa: F401 (re-export)
 from .settings import as_spectral
+
+log = logging.getLogger(__name__)
 
 #: Longest side of the alpha overlay handed to a viewer (the full-res alpha stays in the cache).
 OVERLAY_MAX_SIDE = 1024
@@ -49,6 +52,17 @@ class AnalysisOverlays:
     eigenvectors: np.ndarray
     box: tuple[int, int, int, int]
     alpha: np.ndarray | None = None
+    #: bool (h, w) object mask on the patch grid (before the CRF); set on partial results
+    object_patch_mask: np.ndarray | None = None
+    #: True for the first result of ``analyze_image(on_partial=...)``: no alpha, no proposals stored yet
+    partial: bool = False
+
+    @classmethod
+    def from_first_result(cls, r) -> "AnalysisOverlays":
+        """The overlays of an :class:`engine.pipeline.FirstResult` (eigenvectors, box, patch mask)."""
+        return cls(Path(r.path), tuple(r.image_hw), tuple(r.grid_hw), tuple(r.cell_hw),
+                   np.asarray(r.eigenvalues, np.float32), np.asarray(r.eigenvectors, np.float32),
+                   tuple(int(v) for v in r.box), None, np.asarray(r.object_patch_mask, bool), True)
 
     @classmethod
     def from_analysis(cls, a: ImageAnalysis, max_side: int = OVERLAY_MAX_SIDE) -> "AnalysisOverlays":
@@ -157,10 +171,18 @@ def _clear_failure(store, image_id: int) -> None:
 
 
 def analyze_image(ctx: JobContext, *, holder: AnalyzerHolder, cache, store, image_id: int, path: Path,
-                  settings, replace: bool = False) -> AnalysisDone | AnalysisFailed:
+                  settings, replace: bool = False,
+                  on_partial: Callable[[AnalysisOverlays], None] | None = None) -> AnalysisDone | AnalysisFailed:
     """Analyse one image (or take it from the on-disk analysis cache ``cache``, an
     :class:`~engine.pipeline.AnalysisStore`) and store its proposals; ``replace`` recomputes and
-    overwrites the image's uncurated proposals. ``settings``: CurationSettings (or SpectralSettings)."""
+    overwrites the image's uncurated proposals. ``settings``: CurationSettings (or SpectralSettings).
+
+    ``on_partial(overlays)``: called once, on the engine thread, as soon as the eigenvectors, the box
+    and the patch-level object mask exist (``overlays.partial`` is True, ``alpha`` None,
+    ``object_patch_mask`` set), i.e. before the CRF and matting, which take about as long again. Not
+    called for a cache hit (the final result is immediate). Nothing is stored at that point; the
+    returned :class:`AnalysisDone` carries the final overlays. An exception raised by the callback is
+    logged and ignored (a viewer must not break the analysis)."""
     t0 = time.perf_counter()
     path = Path(path)
     spectral = as_spectral(settings)
@@ -177,7 +199,8 @@ def analyze_image(ctx: JobContext, *, holder: AnalyzerHolder, cache, store, imag
             ctx.progress(0.05, f"Loading backbone {spectral.backbone}")
             analyzer = holder.get(spectral, ctx.device)
             ctx.progress(0.2, f"Analysing {path.name}")
-            analysis = analyzer.analyze(path, ctx, file=file)
+            analysis = analyzer.analyze(path, ctx, file=file,
+                                        on_partial=None if on_partial is None else _partial_hook(on_partial))
         except BackboneLoadError as exc:
             return AnalysisFailed(image_id, "backbone", str(exc))
         except ImageLoadError as exc:
@@ -192,6 +215,15 @@ def analyze_image(ctx: JobContext, *, holder: AnalyzerHolder, cache, store, imag
     _clear_failure(store, image_id)
     ctx.progress(1.0, f"{path.name} analysed")
     return AnalysisDone(image_id, AnalysisOverlays.from_analysis(analysis), wrote, time.perf_counter() - t0, cached)
+
+
+def _partial_hook(on_partial: Callable[[AnalysisOverlays], None]):
+    def hook(first) -> None:
+        try:
+            on_partial(AnalysisOverlays.from_first_result(first))
+        except Exception:  # noqa: BLE001 - a failing viewer callback must not cost the analysis
+            log.exception("on_partial callback failed")
+    return hook
 
 
 def analyze_batch(ctx: JobContext, *, holder: AnalyzerHolder, cache, store, items: Sequence[tuple[int, Path]],
@@ -284,35 +316,117 @@ def _analyze_isolating_failures(analyzer: Analyzer, todo: list, ctx: JobContext,
     return outs
 
 
+#: Memory (MiB) dataset clustering may use for segment features before it switches to streaming k-means.
+CLUSTER_MEMORY_MB = 1024
+
+
 def cluster_all(ctx: JobContext, *, cache, store, items: Sequence[tuple[int, Path]], settings,
-                n_clusters: int) -> int:
+                n_clusters: int, memory_mb: int = CLUSTER_MEMORY_MB) -> int:
     """Dataset-wide clustering of the cached analyses (DSM semantic step) → "dsm.semantic" proposals.
 
     The one rule for everyone: ``k = min(n_clusters, number of segments)``; nothing is clustered (and
     0 returned) when ``k < 2``, e.g. ``n_clusters`` 0 or fewer than two analysed segments. Returns k.
+
+    Memory is bounded: only each image's segment features and patch-grid labels are read from the
+    cache (never the full-resolution masks), and the proposals are written image by image. When the
+    feature rows exceed ``memory_mb`` the exact k-means (same result as before) gives way to
+    :class:`engine.clustering.StreamingKMeans` fed in chunks of images (features are then re-read in
+    the second pass instead of being kept).
     """
+    import torch
+
+    from ..clustering import StreamingKMeans
+    from ..imageio import content_hash
+    from ..methods.spectral.semantic import cluster_segment_features
+    from ..pipeline import semantic_proposals
+
     if n_clusters < 0:
         raise ValueError(f"n_clusters must be >= 0 (got {n_clusters})")
     spectral = as_spectral(settings)
     seed = getattr(settings, "seed", 0)
     if n_clusters < 2 or not items:
         return 0
-    analyses = []
+    n_items = len(items)
+
+    def record(path: Path, sha1: str = ""):
+        try:
+            return cache.segments(Path(path), spectral, sha1)
+        except OSError:  # the image vanished since it was analysed
+            return None
+
+    # pass 1: hashes, segment counts and (while they fit the budget) the feature rows
+    present: list[tuple[int, Path, str]] = []
+    feats: list[np.ndarray] | None = []
+    valids: list[np.ndarray] = []
+    n_feats = n_rows = 0
+    dim = 0
+    streaming: StreamingKMeans | None = None
+    pending: list[np.ndarray] = []
+    pending_rows = 0
     for i, (image_id, path) in enumerate(items):
         try:
-            a = cache.get(Path(path), spectral)
-        except OSError:  # the image vanished since it was analysed
-            a = None
-        if a is not None:
-            analyses.append((image_id, a))
-        ctx.progress(0.5 * (i + 1) / max(len(items), 1), "Loading analyses")
-    n_feats = sum(len(a.segment_features) for _, a in analyses)
+            sha1 = content_hash(path)
+        except OSError:
+            sha1 = ""
+        r = record(path, sha1) if sha1 else None
+        if r is not None:
+            present.append((image_id, Path(path), sha1))
+            valid = r.valid
+            n_feats += len(r.segment_features)
+            fg = r.segment_features[1:][valid[1:]]
+            n_rows += len(fg)
+            dim = dim or r.segment_features.shape[1]
+            if feats is not None:
+                feats.append(r.segment_features)
+                valids.append(valid)
+                if n_rows * dim * 12 > memory_mb * 2**20:  # rows + stacked copy + k-means temporaries
+                    streaming = StreamingKMeans(n_clusters - 1, cosine=True, seed=seed)
+                    pending = [f[1:][v[1:]] for f, v in zip(feats, valids)]
+                    pending_rows = n_rows
+                    feats = None
+                    valids = []
+            else:
+                pending.append(fg)
+                pending_rows += len(fg)
+            if streaming is not None and pending_rows >= 8192:
+                streaming.partial_fit(np.concatenate(pending))
+                pending, pending_rows = [], 0
+        ctx.progress(0.5 * (i + 1) / n_items, "Reading segment features")
     k = min(n_clusters, n_feats)
     if k < 2:
         return 0
-    ctx.progress(0.6, f"Clustering {n_feats} segments into {k} classes")
-    clustered = cluster_dataset([a for _, a in analyses], k, seed=seed)
-    for image_id, a in analyses:
-        store.replace_proposals(image_id, SOURCE_SEMANTIC, clustered.get(a.path, []))
+    ctx.progress(0.5, f"Clustering {n_feats} segments into {k} classes")
+    if streaming is not None:
+        # the running k (n_clusters − 1 foreground clusters) is final unless fewer segments exist
+        if k - 1 != streaming.k:
+            streaming = StreamingKMeans(k - 1, cosine=True, seed=seed)  # (only when k was clamped; rare)
+            for _, path, sha1 in present:  # re-read: a clamped k means few segments, so this is cheap
+                r = record(path, sha1)
+                if r is not None:
+                    streaming.partial_fit(r.segment_features[1:][r.valid[1:]])
+        elif pending:
+            streaming.partial_fit(np.concatenate(pending))
+        streaming.finalize()
+        assignment = None
+    else:
+        assignment = cluster_segment_features(feats, valids, k, seed, True, "cpu")
+        del feats
+    # pass 2: one image at a time, proposals written as they are made
+    for j, (image_id, path, sha1) in enumerate(present):
+        r = record(path, sha1)
+        if r is None:
+            continue
+        if assignment is not None:
+            clusters = assignment[j]
+        else:
+            valid = r.valid
+            clusters = np.full(len(r.segment_features), -1, np.int64)
+            if valid[0]:
+                clusters[0] = 0
+            fg = np.nonzero(valid[1:])[0] + 1
+            if len(fg):
+                clusters[fg] = streaming.predict(torch.from_numpy(r.segment_features[fg])).cpu().numpy() + 1
+        store.replace_proposals(image_id, SOURCE_SEMANTIC, semantic_proposals(r, clusters))
+        ctx.progress(0.5 + 0.5 * (j + 1) / max(len(present), 1), "Writing dataset clusters")
     ctx.progress(1.0, "Dataset clustered")
     return k
