@@ -132,7 +132,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
             return analysed, failures, k
 
         try:
-            analysed, failures, k = _run(job, args.device, "analyse", args.quiet)
+            if args.ray is not None:  # issue 15: the same job on Ray actors (engine.distributed)
+                analysed, failures, k = _ray_call("batch_on_ray", args, store=store, cache=cache, items=items,
+                                                  settings=settings, device=args.device,
+                                                  batch_size=args.batch_size, recompute=args.recompute)
+            else:
+                analysed, failures, k = _run(job, args.device, "analyse", args.quiet)
         except BackboneLoadError as exc:
             raise CliError(str(exc)) from None
         for image_id, reason in failures:
@@ -279,6 +284,29 @@ def _predict(store, info, checkpoint: Path, device: str, quiet: bool) -> None:
     print(f"stored {done.n_proposals} {info.name} proposals on {done.n_images} images")
 
 
+def _ray_call(name: str, args: argparse.Namespace, **kwargs: Any) -> Any:
+    """``--ray``: ``engine.distributed.commands.<name>`` (imports Ray; absent extra = one-line error)."""
+    from .distributed import commands
+    from .distributed.runtime import RayMissingError
+
+    if args.workers is not None and args.workers < 1:
+        raise CliError(f"--workers must be at least 1 (got {args.workers})")
+    try:
+        return getattr(commands, name)(address=args.ray or None, workers=args.workers,
+                                       image_root=args.image_root, quiet=args.quiet, **kwargs)
+    except RayMissingError as exc:
+        raise CliError(str(exc)) from None
+
+
+def ray_options(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                    help="run on Ray: a local runtime, or the cluster at ADDRESS (needs the [cluster] extra)")
+    sp.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="--ray: N actors (default: one per GPU, else one per CPU)")
+    sp.add_argument("--image-root", default=None, metavar="DIR",
+                    help="--ray: the image folder as the workers see it (default: the same path)")
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     info = _method(args.method)
     store, paths = _open_project(args.folder, create=False, project_dir=args.project)
@@ -286,7 +314,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         ckpt = args.checkpoint or store.get_setting(f"checkpoint.{info.name}")
         if not ckpt:
             raise CliError(f"no checkpoint given and none trained yet for {info.name}")
-        _predict(store, info, Path(ckpt), args.device, args.quiet)
+        if args.ray is not None:
+            if not Path(ckpt).is_file():
+                raise CliError(f"{info.title} checkpoint not found: {_show(ckpt)}")
+            done = _ray_call("predict_on_ray", args, store=store, info=info, checkpoint=Path(ckpt),
+                             ledger_dir=paths.models / info.name, device=args.device)
+            for image_id, reason in done.failures:
+                print(f"skipped image {image_id}: {_show(reason)}", file=sys.stderr)
+            print(f"stored {done.n_proposals} {info.name} proposals on {len(done.predicted_ids)} images")
+        else:
+            _predict(store, info, Path(ckpt), args.device, args.quiet)
     finally:
         store.close()
     return 0
@@ -459,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--export: absolute file_name paths (default: relative to the image folder)")
     project(b)
     common(b)
+    ray_options(b)
     b.set_defaults(fn=cmd_batch)
 
     t = sub.add_parser("train", help="train a method on the project's images")
@@ -481,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--checkpoint", help="default: the last one trained in this project")
     project(pr)
     common(pr)
+    ray_options(pr)
     pr.set_defaults(fn=cmd_predict)
 
     e = sub.add_parser("export", help="export curated segments")

@@ -28,7 +28,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (2, ("engine.methods", "engine.export", "engine.prompts", "engine.imports", "engine.polygons")),
     (3, ("engine.pipeline",)),
     (4, ("engine.curation",)),
-    (5, ("engine.evaluation",)),
+    (5, ("engine.evaluation", "engine.distributed")),
     (6, ("engine.cli",)),
     (7, ("app", "main")),
 ]
