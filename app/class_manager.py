@@ -147,6 +147,7 @@ class TagsPanel(QWidget):
 
     def set_store(self, store) -> None:
         self.store = store
+        self.image_id = None  # an id of the previous project means nothing in this one
         self.refresh()
 
     def set_image(self, image_id: int | None) -> None:

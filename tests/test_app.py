@@ -460,3 +460,16 @@ def test_out_of_memory_in_analysis_is_reported_and_store_untouched(qtbot, folder
         w.request_analysis(w.current_id, replace=True)
     assert sig.args[0] == "Job failed" and "division by zero" in sig.args[1]
     assert dump(w.store) == before
+
+
+def test_opening_a_second_folder_forgets_the_first_ones_image(qtbot, folder, tmp_path, demo_dir):
+    """The tags panel held the previous project's image id and asked the new store for it."""
+    w = open_window(qtbot, folder)
+    w.class_manager.add_class("cat")
+    assert w.tags_panel.image_id == w.current_id
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(demo_dir / "coffee.png", other / "coffee.png")
+    assert w.open_folder(other), w.last_error
+    assert [r.path for r in w.store.images()] == [str(other / "coffee.png")]
+    assert w.tags_panel.image_id == w.current_id
