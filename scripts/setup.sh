@@ -10,5 +10,5 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! ldconfig -p | grep -
 fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
+.venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,cluster]"  # cluster: Ray (~1 min), so tests/test_ray.py runs in CI
 echo "MaskCurator environment ready in .venv"

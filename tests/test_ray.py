@@ -128,3 +128,48 @@ def test_ray_flags_without_ray_give_one_line_error(monkeypatch, demo_dir, tmp_pa
     monkeypatch.setitem(sys.modules, "ray", None)
     assert cli.main(["-q", "batch", str(folder), "--project", str(tmp_path / "p"), *FAST, "--ray"]) == 2
     assert "pip install -e '.[cluster]'" in capsys.readouterr().err
+
+
+def test_ray_predict_matches_single_process_and_resumes(ray_runtime, shared_data, tmp_path, capsys):
+    """A tiny STEGO: ``predict --ray`` stores what ``predict`` stores; a rerun skips every image."""
+    voc = shared_data / "voc12_samples"
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("0.png", "1.png", "114.png"):
+        (folder / name).symlink_to(voc / "images" / name)
+    project = tmp_path / "project"
+    args = ["-q", "train", "stego", str(folder), "--project", str(project), "--device", "cpu"]
+    for kv in ("backbone=random_vitt16", "resolution=64", "steps=4", "batch_size=3", "n_clusters=3",
+               "crf=false", "predict_resolution=64", "flip_tta=false", "checkpoint_every=0"):
+        args += ["--set", kv]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    predict = ["-q", "predict", "stego", str(folder), "--project", str(project), "--device", "cpu"]
+    assert cli.main(predict) == 0
+    single = _dump(project)
+    assert sum(len(segs) for _, segs in single.values()) >= 3
+    assert cli.main([*predict, "--ray", "--workers", "2"]) == 0
+    assert _dump(project) == single
+    ids = _segment_ids(project)
+    capsys.readouterr()
+    assert cli.main([*predict[1:], "--ray", "--workers", "2"]) == 0
+    assert f"{len(single)} image(s) already predicted with this checkpoint" in capsys.readouterr().err
+    assert _segment_ids(project) == ids
+
+
+def test_single_machine_batch_never_imports_ray(demo_dir, tmp_path):
+    """The default path is unchanged: without --ray nothing loads Ray."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    src = sorted(p for p in Path(demo_dir).iterdir() if p.suffix.lower() == ".png")[0]
+    (folder / src.name).symlink_to(src)
+    code = ("import sys; from engine import cli; "
+            f"rc = cli.main(['-q', 'batch', {str(folder)!r}, '--project', {str(tmp_path / 'p')!r}, "
+            "'--backbone', 'random_vitt16', '--max-side', '64', '--no-crf', '--no-matting', '--device', 'cpu']); "
+            "assert rc == 0, rc; assert 'ray' not in sys.modules, 'ray imported'")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

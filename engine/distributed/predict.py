@@ -55,6 +55,8 @@ def ray_predict(runtime, *, store, info, checkpoint: Path, items: Sequence, ledg
     skip = _read_ledger(ledger)
     todo = [it for it in items if it.image_id not in skip]
     done = RayPredictDone(info.name, len(items), n_skipped=len(items) - len(todo))
+    if progress is not None and done.n_skipped:
+        progress(done.n_skipped, 0)
     if not todo:
         return done
     n, opts = actor_options(runtime.resources(), device, workers)
