@@ -41,7 +41,16 @@ HUB_MODELS: dict[str, str] = {
     "dinov2_vitb14_reg": "vit_base_patch14_reg4_dinov2.lvd142m",
 }
 
-#: Randomly initialised variants: no download, used by tests and offline smoke runs.
+#: Weight-free filter-bank "backbones" (engine/filters.py): name → patch size. What to use offline.
+FILTER_MODELS: dict[str, int] = {
+    "filters": 16,
+    "filters8": 8,
+}
+
+#: The name the app and the CLI suggest when no ViT weights are available.
+OFFLINE_BACKBONE = "filters"
+
+#: Randomly initialised variants: no download, used by tests and offline smoke runs only.
 RANDOM_MODELS: dict[str, str] = {
     "random_vits16": "vit_small_patch16_224",
     "random_vits8": "vit_small_patch8_224",
@@ -76,6 +85,10 @@ class BackboneSpec:
             return f"file:{p.resolve()}:{st.st_size}:{int(st.st_mtime)}|{POS_EMBED_RULE}"
         if self.name in RANDOM_MODELS:
             return f"{self.name}:seed{self.seed}|{POS_EMBED_RULE}"
+        if self.name in FILTER_MODELS:
+            from .filters import FEATURE_VERSION
+
+            return f"{self.name}|{FEATURE_VERSION}"
         return f"{self.name}|{POS_EMBED_RULE}"
 
 
@@ -145,6 +158,47 @@ class Backbone:
         return TokenBatch(keys=keys, tokens=tokens, cls=out[:, 0].float(), patch_size=self.patch_size)
 
 
+class FilterBackbone(Backbone):
+    """The weight-free backbone: ilastik's filter bank on Lab (``engine.filters``) pooled to patches.
+
+    Same contract as the ViT: ``normalise`` (inherited: ImageNet mean/std, cropped to the patch
+    multiple) and ``__call__(batch) -> TokenBatch``; the normalisation is undone inside. ``keys``
+    are standardised per image (DSM's within-image affinity), ``tokens`` carry a fixed normalisation
+    (comparable across images: STEGO, IAL, dataset clustering), ``cls`` is the mean token.
+    """
+
+    def __init__(self, spec: BackboneSpec, device: torch.device, patch_size: int,
+                 position_weight: float = 0.0):
+        from .filters import FilterSettings
+
+        self.model = None
+        self.spec = spec
+        self.device = torch.device(device)
+        self.patch_size = int(patch_size)
+        self.settings = FilterSettings()
+        self.embed_dim = self.settings.n_channels
+        self.num_prefix_tokens = 0
+        self.position_weight = float(position_weight)
+        self._keys = None
+
+    def to(self, device: torch.device) -> "FilterBackbone":
+        self.device = torch.device(device)
+        return self
+
+    @torch.inference_mode()
+    def __call__(self, images: torch.Tensor) -> TokenBatch:
+        from .filters import patch_features, tokens_from_raw
+
+        if images.shape[-2] % self.patch_size or images.shape[-1] % self.patch_size:
+            raise ValueError("image size must be a multiple of the patch size; use normalise()")
+        images = images.to(self.device, torch.float32)
+        mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        raw = patch_features((images * std + mean).clamp_(0.0, 1.0), self.patch_size, self.settings)
+        t = tokens_from_raw(raw, self.position_weight)
+        return TokenBatch(keys=t.keys, tokens=t.tokens, cls=t.cls, patch_size=self.patch_size)
+
+
 # ----------------------------------------------------------------------------------------------
 # Construction
 
@@ -158,7 +212,8 @@ def _timm():
 
 
 def available_backbones() -> list[str]:
-    return list(HUB_MODELS) + list(RANDOM_MODELS)
+    """Hub ViTs, then the weight-free filter backbones (offline), then random ViTs (smoke tests)."""
+    return list(HUB_MODELS) + list(FILTER_MODELS) + list(RANDOM_MODELS)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -231,6 +286,8 @@ def load_backbone(spec: BackboneSpec, device: torch.device | str = "cpu") -> Bac
         except (KeyError, IndexError, ValueError) as exc:  # a layout none of the checks above foresaw
             raise BackboneLoadError(f"{Path(spec.checkpoint).name}: unsupported ViT checkpoint layout "
                                     f"({type(exc).__name__}: {exc})") from exc
+    elif spec.name in FILTER_MODELS:
+        return FilterBackbone(spec, device, FILTER_MODELS[spec.name])
     elif spec.name in RANDOM_MODELS:
         torch.manual_seed(spec.seed)
         model = _timm().create_model(RANDOM_MODELS[spec.name], pretrained=False, num_classes=0,
@@ -304,8 +361,9 @@ def _hub_error(name: str, timm_name: str, hint: str, detail: str = "") -> Backbo
     return BackboneLoadError(
         f"Could not download weights for {name} ({timm_name}): {hint}. "
         f"Download the DINO checkpoint on a connected machine and use it as a local file "
-        f"(app: File → Preferences → Backbone; CLI: --backbone PATH), or pick random_vits16 for an "
-        f"offline smoke test (random weights: meaningless segments).{detail}")
+        f"(app: File → Preferences → Backbone; CLI: --backbone PATH), or use the weight-free "
+        f"'{OFFLINE_BACKBONE}' backbone offline (CLI: --backbone {OFFLINE_BACKBONE}): filter-bank features, "
+        f"no download, meaningful but weaker than DINO.{detail}")
 
 
 def _model_from_hub(name: str) -> torch.nn.Module:

@@ -1,0 +1,107 @@
+"""Weight-free `filters` backbone: definitions against scikit-image, the Backbone contract, and
+quality on real images next to the trivial baselines (fast: few images, small max side)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.backbone import (FILTER_MODELS, BackboneLoadError, BackboneSpec, TokenBatch, available_backbones,
+                             load_backbone)
+from engine.features import extract_features
+from engine.filters import (FAMILIES, FEATURE_VERSION, SIGMAS, FilterSettings, fit_fixed_stats, fixed_stats,
+                            patch_features, pixel_features, rgb_to_lab, to_tensor)
+
+
+@pytest.fixture(scope="module")
+def cat(demo_dir):
+    from engine.imageio import load_image
+
+    return np.ascontiguousarray(load_image(demo_dir / "chelsea.png")[40:200, 100:340])  # 160 x 240
+
+
+def _channel(name: str) -> int:
+    return FilterSettings().channel_names().index(name)
+
+
+def test_lab_matches_skimage(cat):
+    from skimage.color import rgb2lab
+
+    ours = rgb_to_lab(to_tensor(cat))[0].permute(1, 2, 0).numpy()
+    assert np.abs(ours - rgb2lab(cat)).max() < 1e-3
+
+
+def test_gaussian_hessian_gradient_follow_skimage_definitions(cat):
+    """Gaussian = skimage.filters.gaussian(mode='nearest'); Hessian eigenvalues = skimage's
+    multiscale_basic_features texture (np.gradient twice), exactly in the interior; our gradient
+    magnitude |∇G| times √2 is skimage's sobel(G) up to sobel's [1,2,1]/4 cross-smoothing."""
+    from skimage import color, feature, filters
+
+    f = pixel_features(cat, FilterSettings(exact=True))[0].numpy()
+    lab = color.rgb2lab(cat)
+    inner = (slice(3, -3), slice(3, -3))
+    for sigma in SIGMAS:
+        for c, name in enumerate("Lab"):
+            g = filters.gaussian(lab[..., c], sigma=sigma, mode="nearest", preserve_range=True)
+            assert np.abs(f[_channel(f"gaussian[s={sigma:g}]{name}")] - g).max() < 2e-3
+            h = [np.gradient(np.gradient(g)[a0], axis=a1) for a0, a1 in ((0, 0), (0, 1), (1, 1))]
+            ev = feature.hessian_matrix_eigvals(h)
+            for k in (0, 1):
+                ours = f[_channel(f"hessian_eig{k + 1}[s={sigma:g}]{name}")]
+                assert np.abs(ours[inner] - ev[k][inner]).max() < 2e-3
+            ours = f[_channel(f"gradient_magnitude[s={sigma:g}]{name}")] * np.sqrt(2)
+            sob = filters.sobel(g)
+            corr = np.corrcoef(ours[inner].ravel(), sob[inner].ravel())[0, 1]
+            assert corr > (0.99 if sigma >= 1.0 else 0.98), (sigma, name, corr)
+            ratio = np.median(sob[inner] / np.maximum(ours[inner], 1e-6))
+            assert 0.9 < ratio < 1.05, (sigma, name, ratio)
+        lap = f[_channel(f"laplacian[s={sigma:g}]L")]
+        np.testing.assert_allclose(lap, f[_channel(f"hessian_eig1[s={sigma:g}]L")]
+                                   + f[_channel(f"hessian_eig2[s={sigma:g}]L")], atol=1e-3)
+
+
+def test_pyramid_features_agree_with_exact_after_pooling(cat):
+    """The fast path (σ ≥ 1.6 on a 2×2-average pyramid, 16-px cells sampled at half resolution) keeps
+    every channel's pattern across patches (correlation with the exact full-resolution filters)."""
+    x = to_tensor(cat)
+    fast = patch_features(x, 16)[0].reshape(len(SIGMAS) * len(FAMILIES) * 3, -1).numpy()
+    exact = patch_features(x, 16, FilterSettings(exact=True))[0].reshape(fast.shape[0], -1).numpy()
+    corr = np.array([np.corrcoef(a, b)[0, 1] for a, b in zip(fast, exact)])
+    assert np.nanmin(corr) > 0.7 and np.nanmedian(corr) > 0.95, (np.nanmin(corr), np.nanmedian(corr))
+    pix = pixel_features(cat)[0]  # pyramid + bilinear upsampling, full resolution
+    assert pix.shape == (fast.shape[0], *cat.shape[:2]) and torch.isfinite(pix).all()
+
+
+def test_fixed_stats_are_the_demo_fit(demo_dir):
+    from engine.imageio import load_image, resize_max_side
+
+    paths = sorted(p for p in demo_dir.iterdir() if p.suffix.lower() in (".png", ".jpg"))
+    refit = fit_fixed_stats([resize_max_side(load_image(p), 512) for p in paths])
+    st = fixed_stats()
+    for a, b in ((refit.scale, st.scale), (refit.mean, st.mean), (refit.std, st.std)):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+
+
+def test_backbone_contract(cat):
+    assert {"filters", "filters8"} <= set(available_backbones())
+    bb = load_backbone(BackboneSpec("filters"), "cpu")
+    assert bb.patch_size == 16 and bb.embed_dim == len(SIGMAS) * len(FAMILIES) * 3
+    assert FEATURE_VERSION in BackboneSpec("filters").identity
+    tb = bb(torch.stack([bb.normalise(cat), bb.normalise(cat[:, ::-1])]))
+    assert isinstance(tb, TokenBatch) and tb.patch_size == 16
+    assert tb.keys.shape[:3] == tb.tokens.shape[:3] == (2, 10, 15) and tb.cls.shape == (2, bb.embed_dim)
+    # keys: standardised per image and channel; cls: the mean token
+    k = tb.keys[0].reshape(-1, tb.keys.shape[-1])
+    assert k.mean(0).abs().max() < 1e-4
+    torch.testing.assert_close(tb.cls, tb.tokens.mean(dim=(1, 2)))
+    # a mirrored image gives mirrored tokens (no position in the tokens)
+    torch.testing.assert_close(tb.tokens[1], tb.tokens[0].flip(1), atol=0.15, rtol=0)
+    f8 = extract_features(load_backbone(BackboneSpec("filters8")), [cat], max_side=None)[0]
+    assert f8.grid_hw == (20, 30) and f8.patch_size == 8 and FILTER_MODELS["filters8"] == 8
+
+
+def test_offline_hub_error_names_the_filters_backbone(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BackboneLoadError, match="--backbone filters"):
+        load_backbone(BackboneSpec("dino_vits16"))
