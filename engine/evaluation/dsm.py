@@ -39,6 +39,12 @@ def spectral_analyzer(args, device, crf: bool = True, matting: bool = True):
     return Analyzer(settings, device)
 
 
+def centre_box(width: int, height: int, fraction: float = 0.5) -> tuple[int, int, int, int]:
+    """Trivial baseline box: the central ``fraction`` of each side (x0, y0, x1, y1, end-exclusive)."""
+    mx, my = (1 - fraction) / 2, (1 - fraction) / 2
+    return int(round(width * mx)), int(round(height * my)), int(round(width * (1 - mx))), int(round(height * (1 - my)))
+
+
 def _analyses(analyzer, paths: list[Path], ctx) -> dict[Path, Any]:
     """Analyses by path; unreadable images are reported and left out (never abort an evaluation)."""
     from ..imageio import ImageLoadError
@@ -60,7 +66,12 @@ def eval_dsm_localization(args, ctx, analyzer=None) -> EvalReport:
     found = _analyses(analyzer, [it.image for it in items], ctx)
     kept = [it for it in items if it.image in found]
     score = metrics.corloc([found[it.image].box for it in kept], [it.boxes for it in kept])
-    return EvalReport("dsm-localization", len(kept), {"corloc": score}, {"backbone": args.backbone})
+    # trivial baselines on the same images: the central half of each side, and the whole image
+    centre = metrics.corloc([centre_box(it.width, it.height) for it in kept], [it.boxes for it in kept])
+    whole = metrics.corloc([(0, 0, it.width, it.height) for it in kept], [it.boxes for it in kept])
+    return EvalReport("dsm-localization", len(kept), {"corloc": score, "baseline_centre_box_corloc": centre,
+                                                      "baseline_whole_image_corloc": whole},
+                      {"backbone": args.backbone})
 
 
 @evaluation("dsm-object", "IoU / accuracy / maxFβ of the DSM object mask (paired binary masks)", add_dsm_arguments)
@@ -70,6 +81,8 @@ def eval_dsm_object(args, ctx, analyzer=None) -> EvalReport:
     analyzer = analyzer or spectral_analyzer(args, ctx.device, crf=True, matting=True)
     found = _analyses(analyzer, [it.image for it in items], ctx)
     ious, accs, fs = [], [], []
+    base = {"all_fg_iou": [], "all_fg_accuracy": [], "all_fg_max_f_beta": [], "centre_box_iou": [],
+            "centre_box_max_f_beta": []}
     for it in items:
         if it.image not in found:
             continue
@@ -81,10 +94,21 @@ def eval_dsm_object(args, ctx, analyzer=None) -> EvalReport:
         ious.append(metrics.iou(a.object_mask, gt))
         accs.append(metrics.pixel_accuracy(a.object_mask, gt))
         fs.append(metrics.max_f_beta(soft, gt))
+        # trivial baselines: everything foreground; the centre box (central half of each side)
+        ones = np.ones_like(gt, bool)
+        x0, y0, x1, y1 = centre_box(gt.shape[1], gt.shape[0])
+        box = np.zeros_like(gt, bool)
+        box[y0:y1, x0:x1] = True
+        base["all_fg_iou"].append(metrics.iou(ones, gt))
+        base["all_fg_accuracy"].append(metrics.pixel_accuracy(ones, gt))
+        base["all_fg_max_f_beta"].append(metrics.max_f_beta(ones.astype(np.float32), gt))
+        base["centre_box_iou"].append(metrics.iou(box, gt))
+        base["centre_box_max_f_beta"].append(metrics.max_f_beta(box.astype(np.float32), gt))
     if not ious:
         raise ValueError(f"no image of {args.data} could be evaluated")
-    return EvalReport("dsm-object", len(ious), {"iou": float(np.mean(ious)), "accuracy": float(np.mean(accs)),
-                                                 "max_f_beta": float(np.mean(fs))}, {"backbone": args.backbone})
+    scores = {"iou": float(np.mean(ious)), "accuracy": float(np.mean(accs)), "max_f_beta": float(np.mean(fs))}
+    scores |= {f"baseline_{k}": float(np.mean(v)) for k, v in base.items()}
+    return EvalReport("dsm-object", len(ious), scores, {"backbone": args.backbone})
 
 
 @evaluation("dsm-semantic", "Hungarian mIoU of DSM's dataset clusters (paired class masks)", add_semantic_arguments)
@@ -129,9 +153,18 @@ def eval_dsm_semantic(args, ctx, analyzer=None) -> EvalReport:
         gts.append(gt)
     n_classes = max(len(datasets.VOC_CLASSES), max(int(g[g != 255].max(initial=0)) + 1 for g in gts))
     s = metrics.hungarian_scores(preds, gts, args.clusters, n_classes)
-    return EvalReport("dsm-semantic", len(preds), {"miou": s.miou, "accuracy": s.accuracy},
+    b = constant_prediction_scores(gts, args.clusters, n_classes)
+    return EvalReport("dsm-semantic", len(preds), {"miou": s.miou, "accuracy": s.accuracy,
+                                                   "baseline_all_background_miou": b.miou,
+                                                   "baseline_all_background_accuracy": b.accuracy},
                       {"backbone": args.backbone, "clusters": args.clusters,
                        "preset": "paper" if paper else "default"})
+
+
+def constant_prediction_scores(gts: list[np.ndarray], n_clusters: int, n_classes: int):
+    """Trivial baseline: every pixel in one cluster (Hungarian-matched, so it is scored as the
+    majority class — background on VOC): what a method must beat to have found anything."""
+    return metrics.hungarian_scores([np.zeros(g.shape, np.int64) for g in gts], gts, max(n_clusters, 1), n_classes)
 
 
 def _paper_cluster_maps(analyzer, analyses, n_clusters: int, ctx) -> list[np.ndarray]:

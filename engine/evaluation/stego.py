@@ -31,7 +31,18 @@ def eval_stego(args, ctx) -> EvalReport:
     scores = {"cluster_miou": s.cluster.miou, "cluster_accuracy": s.cluster.accuracy}
     if s.linear is not None:
         scores |= {"linear_miou": s.linear.miou, "linear_accuracy": s.linear.accuracy}
+    scores |= _baseline(items, s.n_clusters)
     return EvalReport("stego", s.n_images, scores, {"crf": args.crf, "clusters": s.n_clusters})
+
+
+def _baseline(items, n_clusters: int) -> dict[str, float]:
+    """Every pixel one cluster, Hungarian-matched like the clusters (= the majority class)."""
+    from .dsm import constant_prediction_scores
+    from ..methods.stego.evaluate import load_label_map
+
+    gts = [load_label_map(it.mask) for it in items]
+    b = constant_prediction_scores(gts, n_clusters, len(datasets.VOC_CLASSES))
+    return {"baseline_one_cluster_miou": b.miou, "baseline_one_cluster_accuracy": b.accuracy}
 
 
 def _reference(args, ctx, items) -> EvalReport:
