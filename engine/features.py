@@ -77,12 +77,40 @@ def extract_features(backbone: Backbone, rgbs: list[np.ndarray], max_side: int |
     return out  # type: ignore[return-value]
 
 
-class FeatureCache:
-    """Directory of ``<key>.npz`` files (float16 features, uint8 input image)."""
+#: Bits per feature value in the cache (symmetric, one scale per channel, zlib-compressed). 5 bits keep
+#: eigenvectors at |cos| > 0.999 and object masks at IoU > 0.99 of the float features
+#: (tests/test_speed_paths.py) at ~0.42 MiB for a 640×480 image with ViT-S/16 (was 2.2 MiB).
+CACHE_BITS = 5
 
-    def __init__(self, root: str | Path):
+
+def quantise(x: np.ndarray, bits: int = CACHE_BITS) -> tuple[np.ndarray, np.ndarray]:
+    """(…, C) float → int8 codes in [−(2^(bits−1)−1), 2^(bits−1)−1] and a float32 (C,) scale per channel.
+
+    Per channel, not per token: ViT outputs have a few very large channels that would otherwise
+    crush every other channel of the token to zero."""
+    q = 2 ** (bits - 1) - 1
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float32)
+    scale = (np.abs(flat).max(axis=0) / q).astype(np.float32)
+    codes = np.clip(np.rint(flat / np.maximum(scale, 1e-30)), -q, q).astype(np.int8)
+    return codes.reshape(x.shape), scale
+
+
+def dequantise(codes: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return codes.astype(np.float32) * scale.astype(np.float32)
+
+
+class FeatureCache:
+    """Directory of ``<key>.npz`` files: 5-bit codes of keys/tokens (zlib), float16 CLS, no image copy.
+
+    The ViT input image is not stored: :meth:`get` rebuilds it from the image (``image``: the upright
+    RGB or a function decoding it, as the caller has it anyway) with :func:`prepare_input`. Entries of
+    the previous format (float16 + input image) are still read.
+    """
+
+    def __init__(self, root: str | Path, max_side: int | None = DEFAULT_MAX_SIDE):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.max_side = max_side  # to rebuild the ViT input of an entry; FeatureProvider sets its own
 
     @staticmethod
     def key(image_sha1: str, backbone_identity: str, max_side: int | None) -> str:
@@ -91,26 +119,44 @@ class FeatureCache:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npz"
 
-    def get(self, key: str) -> PatchFeatures | None:
+    def get(self, key: str, image: np.ndarray | Callable[[], np.ndarray] | None = None,
+            max_side: int | None | str = "default") -> PatchFeatures | None:
+        """The entry, or None (missing, corrupt, or no ``image`` to rebuild the ViT input from)."""
         path = self._path(key)
         if not path.exists():
             return None
         try:
             with np.load(path) as z:
-                return PatchFeatures(z["keys"].astype(np.float32), z["tokens"].astype(np.float32),
-                                     z["cls"].astype(np.float32), int(z["patch_size"]), z["input_rgb"],
-                                     tuple(int(v) for v in z["image_hw"]))
+                patch = int(z["patch_size"])
+                image_hw = tuple(int(v) for v in z["image_hw"])
+                cls = z["cls"].astype(np.float32)
+                if "input_rgb" in z.files:  # previous format
+                    return PatchFeatures(z["keys"].astype(np.float32), z["tokens"].astype(np.float32), cls,
+                                         patch, z["input_rgb"], image_hw)
+                keys = dequantise(z["keys_q"], z["keys_scale"])
+                tokens = dequantise(z["tokens_q"], z["tokens_scale"])
+                input_hw = tuple(int(v) for v in z["input_hw"])
         except Exception:  # a half-written or corrupt entry is just a miss
             path.unlink(missing_ok=True)
             return None
+        if image is None:
+            return None
+        rgb = image() if callable(image) else image
+        input_rgb = prepare_input(rgb, patch, self.max_side if max_side == "default" else max_side)
+        if input_rgb.shape[:2] != input_hw:  # decoded differently than when cached: recompute
+            return None
+        return PatchFeatures(keys, tokens, cls, patch, input_rgb, image_hw)
 
     def put(self, key: str, feats: PatchFeatures) -> None:
         path = self._path(key)
+        keys_q, keys_scale = quantise(feats.keys)
+        tokens_q, tokens_scale = quantise(feats.tokens)
 
         def write(f) -> None:
-            np.savez(f, keys=feats.keys.astype(np.float16), tokens=feats.tokens.astype(np.float16),
-                     cls=feats.cls.astype(np.float16), patch_size=feats.patch_size,
-                     input_rgb=feats.input_rgb, image_hw=np.asarray(feats.image_hw))
+            np.savez_compressed(f, keys_q=keys_q, keys_scale=keys_scale, tokens_q=tokens_q,
+                                tokens_scale=tokens_scale, cls=feats.cls.astype(np.float16),
+                                patch_size=feats.patch_size, image_hw=np.asarray(feats.image_hw),
+                                input_hw=np.asarray(feats.input_rgb.shape[:2]), bits=CACHE_BITS)
 
         try:
             atomic_write(path, write)
@@ -132,28 +178,38 @@ class FeatureProvider:
         self.max_side = max_side
 
     def features_for(self, path: str | Path, rgb: np.ndarray | None = None) -> PatchFeatures:
-        """One image by path: its bytes are read once (cache key; decoded only on a miss unless ``rgb`` is given)."""
+        """One image by path: its bytes are read once (cache key, and decoded to rebuild the ViT input)."""
         file = ImageFile.read(path)
         return self.features([(file.sha1, rgb if rgb is not None else file.decode)])[0]
 
     def features(self, images: Sequence[tuple[str, np.ndarray | Callable[[], np.ndarray]]],
                  batch_size: int = 8) -> list[PatchFeatures]:
-        """``images``: (content SHA-1, upright uint8 RGB or a function decoding it, called on a cache miss
-        only) pairs; features in the same order."""
+        """``images``: (content SHA-1, upright uint8 RGB or a function decoding it, called at most once:
+        on a miss, or on a hit to rebuild the ViT input the cache does not store) pairs; features in
+        the same order."""
         cache = self.cache
         keys = [FeatureCache.key(sha1, self.backbone.spec.identity, self.max_side) if cache else ""
                 for sha1, _ in images]
         out: list[PatchFeatures | None] = [None] * len(images)
         missing = []
+        decoded: dict[int, np.ndarray] = {}
+
+        def image(j: int):
+            def load() -> np.ndarray:
+                if j not in decoded:
+                    rgb = images[j][1]
+                    decoded[j] = rgb() if callable(rgb) else rgb
+                return decoded[j]
+            return load
+
         for j, key in enumerate(keys):
-            hit = cache.get(key) if cache else None
+            hit = cache.get(key, image(j), self.max_side) if cache else None
             if hit is not None:
                 out[j] = hit
             else:
                 missing.append(j)
         if missing:
-            rgbs = [images[j][1] for j in missing]
-            rgbs = [rgb() if callable(rgb) else rgb for rgb in rgbs]
+            rgbs = [image(j)() for j in missing]
             fresh = extract_features(self.backbone, rgbs, self.max_side, batch_size)
             for j, f in zip(missing, fresh):
                 out[j] = f
