@@ -29,6 +29,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open", "Open folder…", ("Ctrl+O",)),
     ActionSpec("export", "Export…", ("Ctrl+E",), "Export COCO / semantic PNGs"),
     ActionSpec("settings", "Preferences…", ("Ctrl+,",)),
+    ActionSpec("quit", "Quit", ("Ctrl+Q",), "Save the view state and quit"),
+    ActionSpec("fit", "Fit to window", ("F", "Ctrl+0"), "Show the whole image (also: double-click the image)"),
+    ActionSpec("one_to_one", "Actual size (1:1)", ("Ctrl+1",), "One image pixel per screen pixel"),
     ActionSpec("prev", "Previous", (K.Key_Left, "A"), "Previous image"),
     ActionSpec("next", "Next", (K.Key_Right, "D"), "Next image"),
     ActionSpec("next_todo", "Next to-do", ("N",), "Next image still to review"),
@@ -42,7 +45,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("erase", "Erase", ("E",), "Erase from the selected segment", True),
     ActionSpec("prompt", "Prompt", ("P",), "Click = object, right-click = not object, drag = box, "
                "Shift+drag = scribble; Enter commits, Esc discards", True),
-    ActionSpec("view_mode", "Select / pan", (K.Key_Escape,)),
+    ActionSpec("view_mode", "Select / pan", (K.Key_Escape,),
+               "Leave the tool (Prompt: discard the prompts first); in Select / pan: clear the selection"),
     ActionSpec("merge", "Merge", ("M",), "Merge the selected segments"),
     ActionSpec("accept_segments", "Accept segments", ("Y",)),
     ActionSpec("reject_segments", "Reject segments", ("X",)),
@@ -58,9 +62,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
 TOOLBAR = ("open", None, "prev", "next", "next_todo", None, "accept_image", "reject_image", None, "undo",
            "redo", None, "prompt", "brush", "erase", "merge", None, "analyse_all", "train", "export", "settings")
 
-MENUS = (("&File", ("open", "export", "settings")),
+MENUS = (("&File", ("open", "export", "settings", "quit")),
          ("&Edit", ("undo", "redo", "merge", "accept_segments", "reject_segments")),
          ("&Review", ("prev", "next", "next_todo", "accept_image", "reject_image")),
+         ("&View", ("fit", "one_to_one")),
          ("&Tools", ("prompt", "brush", "erase", "view_mode", "radius_down", "radius_up")),
          ("&Analysis", ("analyse_all", "reanalyse", "train")))
 
@@ -103,6 +108,8 @@ def build_actions(window: QMainWindow, slots: dict[str, Callable]) -> dict[str, 
     menu = window.menuBar()
     for title, keys in MENUS:
         m = menu.addMenu(title)
+        m.setObjectName(f"menu{title.strip('&')}")
         for key in keys:
             m.addAction(actions[key])
+    actions["quit"].setMenuRole(QAction.MenuRole.QuitRole)
     return actions

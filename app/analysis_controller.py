@@ -1,5 +1,5 @@
-"""Schedules the engine's analysis jobs for the window: the current image first, a prefetch of the
-next one, and "Analyse all" (chunks + dataset clustering). It computes nothing itself: the jobs are
+"""Schedules the engine's analysis jobs for the window: the current image first, the next few to-do
+images ahead of the cursor (prefetch), and "Analyse all" (chunks + dataset clustering). It computes nothing itself: the jobs are
 ``engine.curation`` functions, the same ones ``main.py batch`` runs.
 
 What it keeps is what the canvas draws: the compact :class:`~engine.curation.AnalysisOverlays` of the
@@ -19,6 +19,7 @@ from engine import curation
 from engine.pipeline import AnalysisStore
 from engine.project import ProjectPaths
 
+from . import user_settings
 from .bridge import EngineBridge, JobHandle
 from .jobs_indicator import JobsIndicator
 
@@ -41,6 +42,24 @@ class _Batch:
     done: int = 0
     analysed: int = 0
     failures: list[tuple[int, str]] = field(default_factory=list)
+    seen: float = 0.0  # images done, counting the running chunk's progress
+    clustering: bool = False
+    share: float = 1.0  # of the bar for the images (the rest: clustering)
+
+    def chunk_progress(self, f: float, n: int) -> float:
+        self.seen = min(self.total, max(self.seen, self.done + f * n))
+        return self.share * self.seen / self.total
+
+    def cluster_progress(self, f: float) -> float:
+        self.clustering = True
+        return self.share + (1.0 - self.share) * f
+
+    def text(self, task) -> str:
+        text = f"Analyse all: {int(self.seen + 1e-6)}/{self.total} images"
+        if self.clustering:
+            text += ", clustering"
+        eta = task.eta()
+        return f"{text} · {eta}" if eta else text
 
 
 class AnalysisController(QObject):
@@ -48,6 +67,7 @@ class AnalysisController(QObject):
     imageFailed = Signal(int, str)  # image id, reason (unreadable)
     proposalsChanged = Signal()  # a batch chunk / the clustering wrote proposals
     batchFinished = Signal(object)  # BatchDone summary of "Analyse all"
+    backboneFailed = Signal(str, str)  # backbone name, why (said once per backbone)
     status = Signal(str)
     error = Signal(str, str)  # title, text
 
@@ -60,9 +80,12 @@ class AnalysisController(QObject):
         self.settings = curation.CurationSettings()
         self.overlays: OrderedDict[int, curation.AnalysisOverlays] = OrderedDict()
         self.current: JobHandle | None = None
+        self.current_name = ""
+        self.prefetching: dict[int, JobHandle] = {}
+        self.prefetch_n = user_settings.prefetch_count()  # to-do images kept analysed ahead
         self.batch: _Batch | None = None
         self._backbone_failed: str | None = None
-        indicator.cancelRequested.connect(self.cancel_batch)
+        indicator.cancelRequested.connect(self._on_cancel_requested)
 
     # -- project -------------------------------------------------------------------------------
 
@@ -72,11 +95,13 @@ class AnalysisController(QObject):
         self.holder = curation.AnalyzerHolder(paths.feature_cache)
         self.settings = settings
         self.overlays.clear()
+        self.prefetch_n = user_settings.prefetch_count()
 
     def close(self) -> None:
         self.batch = None
         self.store = None
         self.overlays.clear()
+        self.prefetching.clear()
 
     def set_settings(self, settings: curation.CurationSettings) -> bool:
         """New settings: in-memory overlays are dropped (they belong to the old ones); True if changed."""
@@ -85,7 +110,14 @@ class AnalysisController(QObject):
         if changed:
             self._backbone_failed = None
             self.overlays.clear()
+            for handle in self.prefetching.values():  # they analyse with the old settings
+                handle.cancel()
+            self.prefetching.clear()
         return changed
+
+    @property
+    def backbone_failed(self) -> bool:
+        return self._backbone_failed is not None and self._backbone_failed == self.settings.backbone
 
     # -- one image -----------------------------------------------------------------------------
 
@@ -99,17 +131,53 @@ class AnalysisController(QObject):
             return None
         fn = partial(curation.analyze_image, holder=self.holder, cache=self.cache, store=self.store,
                      image_id=image_id, path=path, settings=self.settings, replace=replace)
-        if prefetch:
-            handle = self.bridge.submit(fn, name=f"prefetch {path.name}", channel="prefetch", priority=10)
+        if prefetch:  # several ahead at once: no channel (a channel keeps only the latest)
+            if image_id in self.prefetching:
+                return self.prefetching[image_id]
+            handle = self.bridge.submit(fn, name=f"prefetch {path.name}", priority=10)
+            self.prefetching[image_id] = handle
+            handle.finished.connect(lambda i=image_id, h=handle: self._prefetch_done(i, h))
         else:
             handle = self.bridge.submit(fn, name=f"analyse {path.name}", channel="analyse-current", priority=0)
-            self.current = handle
-            self.indicator.track(handle)
+            self.current, self.current_name = handle, path.name
+            waiting = [t.title for t in self.indicator.tasks.values() if t.key not in ("analyse-current",)]
+            self.indicator.track(handle, task="analyse-current", title=f"analysis of {path.name}", busy=True,
+                                 text=lambda t, name=path.name: f"Analysing {name}…" + (
+                                     " (loading the backbone)" if "backbone" in t.message.lower() else ""))
+            if waiting:
+                self.status.emit(f"Analysis of {path.name} queued: the engine runs one job at a time "
+                                 f"({', '.join(waiting)} first). Curating by hand works meanwhile.")
         handle.result.connect(self._on_result)
         handle.error.connect(self._on_error)
         return handle
 
+    def prefetch(self, items: list[tuple[int, Path]]) -> None:
+        """Keep exactly ``items`` (the next to-do images) analysed or on their way; prefetches of images
+        that fell out of that window are dropped."""
+        wanted = {image_id for image_id, _ in items}
+        for image_id in [i for i in self.prefetching if i not in wanted]:
+            self.prefetching.pop(image_id).cancel()
+        if self.backbone_failed:
+            return
+        for image_id, path in items:
+            if image_id not in self.overlays and image_id not in self.prefetching:
+                self.request(image_id, path, prefetch=True)
+
+    def _prefetch_done(self, image_id: int, handle: JobHandle) -> None:
+        if self.prefetching.get(image_id) is handle:
+            del self.prefetching[image_id]
+
+    def _on_cancel_requested(self, task: str) -> None:
+        if task == "analyse-current" and self.current is not None:
+            self.current = None
+            self.status.emit(f"Analysis of {self.current_name} cancelled; the photo stays for curating by "
+                             "hand (Ctrl+Shift+R analyses it again).")
+        elif task == "analyse-all":
+            self.cancel_batch()
+
     def _on_result(self, res) -> None:
+        if res is None:  # a stand-in job (tests) that returned nothing
+            return
         if isinstance(res, curation.AnalysisFailed):
             self._on_failed(res)
             return
@@ -123,7 +191,7 @@ class AnalysisController(QObject):
         if res.kind == "backbone":
             if self._backbone_failed != self.settings.backbone:
                 self._backbone_failed = self.settings.backbone
-                self.error.emit("Backbone could not be loaded", res.message)
+                self.backboneFailed.emit(self.settings.backbone, res.message)
         else:
             self.imageFailed.emit(res.image_id, res.message)
 
@@ -147,27 +215,29 @@ class AnalysisController(QObject):
         if not items:
             self.status.emit("No readable images to analyse.")
             return []
-        batch = self.batch = _Batch(total=len(items))
-        for start in range(0, len(items), BATCH_CHUNK):
-            part = items[start:start + BATCH_CHUNK]
+        clusters = self.settings.n_clusters > 0
+        batch = self.batch = _Batch(total=len(items), share=0.9 if clusters else 1.0)
+        chunk = BATCH_CHUNK
+        for start in range(0, len(items), chunk):
+            part = items[start:start + chunk]
             fn = partial(curation.analyze_batch, holder=self.holder, cache=self.cache, store=self.store,
-                         items=part, settings=self.settings, batch_size=BATCH_CHUNK)
+                         items=part, settings=self.settings, batch_size=chunk)
             handle = self.bridge.submit(fn, name="analyse all", priority=5)
             handle.result.connect(self._on_chunk)
-            self._track_batch(handle, lambda f, n=len(part): (batch.done + f * n) / batch.total)
-        if self.settings.n_clusters > 0:
+            self._track_batch(handle, lambda f, n=len(part): batch.chunk_progress(f, n))
+        if clusters:
             fn = partial(curation.cluster_all, cache=self.cache, store=self.store, items=items,
                          settings=self.settings, n_clusters=self.settings.n_clusters)
             handle = self.bridge.submit(fn, name="cluster dataset", priority=6)
             handle.result.connect(self._finish_batch)
-            self._track_batch(handle, lambda f: 1.0)
+            self._track_batch(handle, batch.cluster_progress)
         return list(batch.handles)
 
     def _track_batch(self, handle: JobHandle, to_overall) -> None:
         handle.error.connect(self._on_batch_error)
         handle.cancelled.connect(self._on_batch_cancelled)
         self.batch.handles.append(handle)
-        self.indicator.track(handle, to_overall)
+        self.indicator.track(handle, to_overall, task="analyse-all", title="Analyse all", text=self.batch.text)
 
     def _on_chunk(self, res) -> None:
         b = self.batch
@@ -182,7 +252,6 @@ class AnalysisController(QObject):
         for image_id, reason in res.failures:
             self.imageFailed.emit(image_id, reason)
             b.failures.append((image_id, reason))
-        self.status.emit(f"Analyse all: {b.done}/{b.total} images")
         self.proposalsChanged.emit()
         if self.settings.n_clusters <= 0 and b.done >= b.total:
             self._finish_batch(0)

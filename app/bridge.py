@@ -67,16 +67,27 @@ class EngineBridge(QObject):
         self._error.connect(lambda rid, msg, tb: self._end(rid, "error", msg, tb), q)
         self._cancelled.connect(lambda rid: self._end(rid, "cancelled"), q)
         self._handles: dict[int, JobHandle] = {}
+        self._closed = False
+        emit = self._emit_safely
         callbacks = EngineCallbacks(
-            on_started=lambda rid, _name: self._started.emit(rid),
-            on_progress=lambda rid, frac, msg: self._progress.emit(rid, frac, msg),
-            on_result=lambda rid, res: self._result.emit(rid, res),
-            on_error=lambda rid, msg, tb: self._error.emit(rid, msg, tb),
-            on_cancelled=lambda rid: self._cancelled.emit(rid),
-            on_message=lambda rid, text: self._message.emit(rid, text),
+            on_started=lambda rid, _name: emit(self._started, rid),
+            on_progress=lambda rid, frac, msg: emit(self._progress, rid, frac, msg),
+            on_result=lambda rid, res: emit(self._result, rid, res),
+            on_error=lambda rid, msg, tb: emit(self._error, rid, msg, tb),
+            on_cancelled=lambda rid: emit(self._cancelled, rid),
+            on_message=lambda rid, text: emit(self._message, rid, text),
         )
         self.engine = Engine(device, callbacks)
-        self._closed = False
+
+    def _emit_safely(self, signal, *args) -> None:
+        """Engine thread → GUI. The window closes without waiting for a job that cannot stop (a
+        download); when that job ends later, the bridge may be gone: its result goes nowhere."""
+        if self._closed:
+            return
+        try:
+            signal.emit(*args)
+        except RuntimeError:  # "Signal source has been deleted"
+            pass
 
     # -- submission ----------------------------------------------------------------------------
 

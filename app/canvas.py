@@ -24,6 +24,9 @@ from .overlays import stamp_segment
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
 MODES = ("view", "brush", "erase", "prompt")
+#: pyqtgraph zooms 1.02 ** (wheel delta * factor): its default -1/8 is 35 % per wheel notch, too coarse
+#: to frame a small object; -1/20 is about 13 % per notch.
+WHEEL_SCALE_FACTOR = -1.0 / 20.0
 
 
 class ImageCanvas(QWidget):
@@ -33,6 +36,7 @@ class ImageCanvas(QWidget):
     strokeFinished = Signal(object, bool)  # new bool mask (H, W), erase?
     modeChanged = Signal(str)
     imageChanged = Signal()  # a new photo (or none): layer views reset
+    layersCleared = Signal()  # every layer's data was dropped (before imageChanged)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -43,6 +47,7 @@ class ImageCanvas(QWidget):
         self.view.setAspectLocked(True)
         self.view.invertY(True)
         self.view.setMenuEnabled(False)
+        self.view.state["wheelScaleFactor"] = WHEEL_SCALE_FACTOR
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view_widget)
@@ -103,6 +108,7 @@ class ImageCanvas(QWidget):
             layer.blockSignals(True)  # one redraw below, not one per layer
             layer.clear()
             layer.blockSignals(False)
+        self.layersCleared.emit()  # controls showing layer data (eigenvalues) forget the old image's
         if rgb is None:
             self._shape = self._disp_shape = None
             self.image_item.clear()
@@ -117,6 +123,20 @@ class ImageCanvas(QWidget):
         if new_shape:
             self.view.setRange(QRectF(0, 0, w, h), padding=0.02)
         self.imageChanged.emit()
+
+    def fit_view(self) -> None:
+        """The whole image in view (F, double-click)."""
+        if self._shape is not None:
+            h, w = self._shape
+            self.view.setRange(QRectF(0, 0, w, h), padding=0.02)
+
+    def one_to_one(self) -> None:
+        """One image pixel per screen pixel, around the current centre (Ctrl+1)."""
+        if self._shape is None:
+            return
+        c = self.view.viewRect().center()
+        w, h = self.view.width(), self.view.height()
+        self.view.setRange(QRectF(c.x() - w / 2, c.y() - h / 2, w, h), padding=0)
 
     # -- layers (by name, for the window, tests and settings) ----------------------------------------
 
@@ -205,7 +225,9 @@ class ImageCanvas(QWidget):
             ev.ignore()
             return
         ev.accept()
-        if self.mode == "view":
+        if self.mode == "view" and ev.double():
+            self.fit_view()
+        elif self.mode == "view":
             self.clicked.emit(pos.x(), pos.y())
         elif self.mode in ("brush", "erase"):  # a single click is a one-dab stroke
             self.begin_stroke(pos.x(), pos.y())

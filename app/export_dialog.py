@@ -11,17 +11,17 @@ from dataclasses import fields, is_dataclass
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QFrame, QHBoxLayout,
+                               QLabel, QLineEdit, QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from engine.curation import ExportRequest, export_formats, run_export
 
 from .bridge import EngineBridge
 
-IMAGE_FILTERS = {
-    "All images except rejected": ("todo", "accepted"),
+IMAGE_FILTERS = {  # the first is the default: what the user has reviewed and accepted
     "Accepted images only": ("accepted",),
+    "All images except rejected": ("todo", "accepted"),
     "All images": None,
 }
 
@@ -77,6 +77,7 @@ class ExportDialog(QDialog):
         states.addStretch(1)
         self.image_filter = QComboBox()
         self.image_filter.addItems(list(IMAGE_FILTERS))
+        self.image_filter.setCurrentIndex(0)
         self.polygons = QCheckBox("Polygons instead of RLE (holes are lost)")
         self.include_unlabelled = QCheckBox("Include unlabelled segments (as category 'object')")
         form = QFormLayout()
@@ -89,9 +90,20 @@ class ExportDialog(QDialog):
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.progress.setVisible(False)
+        self.warning = QLabel("")  # what the chosen filter would include that the user may not expect
+        self.warning.setObjectName("warningLabel")
+        self.warning.setWordWrap(True)
         self.report_label = QLabel("")
         self.report_label.setWordWrap(True)
         self.report_label.setObjectName("reportLabel")
+        self.report_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.report_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        report = QScrollArea()  # a long report (hundreds of skipped files) scrolls; it never squashes the form
+        report.setWidgetResizable(True)
+        report.setFrameShape(QFrame.Shape.NoFrame)
+        report.setWidget(self.report_label)
+        report.setMinimumHeight(48)
+        report.setMaximumHeight(180)
         self.export_btn = QPushButton("Export")
         self.export_btn.setDefault(True)
         self.export_btn.clicked.connect(self.start_export)
@@ -103,12 +115,16 @@ class ExportDialog(QDialog):
         buttons.addWidget(self.close_btn)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
+        lay.addWidget(self.warning)
         lay.addWidget(self.progress)
-        lay.addWidget(self.report_label)
+        lay.addWidget(report, 1)
         lay.addLayout(buttons)
         self.job = None
         self.last_report = None
         self.last_error: str | None = None
+        for box in (self.state_accepted, self.state_proposed, self.include_unlabelled):
+            box.toggled.connect(self.update_warning)
+        self.image_filter.currentIndexChanged.connect(self.update_warning)
         self._on_format()
 
     # -- form ----------------------------------------------------------------------------------------
@@ -120,6 +136,7 @@ class ExportDialog(QDialog):
         fmt = self._fmt()
         self.polygons.setEnabled("polygons" in fmt.options)
         self.include_unlabelled.setEnabled("include_unlabelled" in fmt.options)
+        self.update_warning()
         current = Path(self.out.text() or self.default_dir)
         folder = current.parent if current.suffix else current
         if current.name != fmt.default_name:
@@ -141,6 +158,31 @@ class ExportDialog(QDialog):
                              states=states, image_status=IMAGE_FILTERS[self.image_filter.currentText()],
                              polygons=self.polygons.isChecked(),
                              include_unlabelled=self.include_unlabelled.isChecked())
+
+    def update_warning(self) -> None:
+        """Counts of what the chosen images would bring in unnoticed: images nobody reviewed, and
+        images exported without any annotation (no segment in the chosen states / with a class)."""
+        if self.store is None:
+            return
+        statuses = IMAGE_FILTERS[self.image_filter.currentText()]
+        states = [s for s, box in (("accepted", self.state_accepted), ("proposed", self.state_proposed))
+                  if box.isChecked()]
+        labelled_only = not (self.include_unlabelled.isEnabled() and self.include_unlabelled.isChecked())
+        images = [r for r in self.store.images() if not r.error
+                  and (statuses is None or str(getattr(r.status, "value", r.status)) in statuses)]
+        todo = sum(str(getattr(r.status, "value", r.status)) == "todo" for r in images)
+        empty = sum(not any(s.class_id is not None or not labelled_only
+                            for s in self.store.segments(r.id, states=states)) for r in images)
+        lines = []
+        if todo:
+            lines.append(f"{todo} image{'s' if todo != 1 else ''} not reviewed yet (to do) "
+                         f"{'are' if todo != 1 else 'is'} included.")
+        if empty and states:
+            what = "accepted" if statuses == ("accepted",) else "exported"
+            lines.append(f"{empty} {what} image{'s have' if empty != 1 else ' has'} no {' or '.join(states)} "
+                         f"segments{' with a class' if labelled_only else ''}: written without annotations.")
+        self.warning.setText("⚠ " + " ".join(lines) if lines else "")
+        self.warning.setVisible(bool(lines))
 
     # -- run -----------------------------------------------------------------------------------------
 

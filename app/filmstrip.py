@@ -138,6 +138,11 @@ class FilmstripModel(QAbstractListModel):
             return pm
         return None
 
+    def shutdown(self, timeout_ms: int = 1000) -> None:
+        """Drop queued thumbnails (a big folder queues hundreds): closing must not decode them first."""
+        self._pool.clear()
+        self._pool.waitForDone(timeout_ms)
+
     def _on_thumb(self, image_id: int, qimg: QImage) -> None:
         if image_id not in self._row_of:
             return

@@ -165,10 +165,10 @@ class ImageLoader(QObject):
         """Block until the pool is idle (shutdown, tests)."""
         return self._pool.waitForDone(timeout_ms)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_ms: int = 2000) -> None:
         self.cancel()
         self._pool.clear()
-        self._pool.waitForDone(30_000)
+        self._pool.waitForDone(timeout_ms)
 
 
 __all__ = ["DisplayImage", "ImageLoader", "decode_for_display", "display_size", "DISPLAY_MAX_SIDE_ENV"]

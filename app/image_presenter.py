@@ -38,6 +38,7 @@ class ImagePresenter(QObject):
         self.loader = ImageLoader(parent=self)  # photo decoding off the GUI thread, small LRU
         self.current_id: int | None = None
         self.displayed_id: int | None = None  # image whose photo is on the canvas (None while loading)
+        self._last_click: tuple[float, float] | None = None  # repeated clicks here cycle the segments
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self.mark_unreadable)
         self.segments.changed.connect(self._on_segments_loaded)
@@ -77,22 +78,43 @@ class ImagePresenter(QObject):
         self.current_id = image_id
         self.filmstrip.select_image(image_id)
         self.tags_panel.set_image(image_id)
-        self.image_label.setText(f"{Path(rec.path).name}  {rec.width}×{rec.height}  [{status_str(rec.status)}]")
+        name = Path(rec.path).name
+        self.image_label.setText(f"{name}  {rec.width}×{rec.height}  [{status_str(rec.status)}]")
         error = rec.error or self.filmstrip.model_.error_of(image_id)
+        self._last_click = None
         if error:
-            self.show_placeholder(f"Cannot read {Path(rec.path).name}:\n{error}")
+            self.show_placeholder(f"Cannot read {name}:\n{error}")
+            self.status.emit(f"Cannot read {name}: {error}")  # nothing of the previous image stays
+            self.prefetch_ahead()
             self.imageShown.emit(image_id)
             return
         self.stack.setCurrentWidget(self.canvas)
         if image_id not in self.analysis.overlays:
             self.analysis.request(image_id, Path(rec.path))  # runs on the engine while the photo decodes
+        self.prefetch_ahead()
+        row, n = self.filmstrip.model_.row_of(image_id), self.filmstrip.model_.rowCount()
+        where = f"image {(row or 0) + 1} of {n}, {status_str(rec.status)}"
         cached = self.loader.cached(image_id)
         if cached is not None:
+            self.status.emit(f"{name} — {where}")
             self._display(cached)
         else:  # decoding (big JPEGs: seconds) happens on the loader thread
-            self.status.emit(f"Loading {Path(rec.path).name}…")
+            self.status.emit(f"Loading {name}… — {where}")
             self.loader.request(image_id, Path(rec.path))
         self.imageShown.emit(image_id)
+
+    def prefetch_ahead(self) -> None:
+        """Keep the next N to-do images (after the cursor, wrapping) analysed or on their way."""
+        store = self._store()
+        items: list[tuple[int, Path]] = []
+        nid, seen = self.current_id, {self.current_id}
+        while store is not None and len(items) < self.analysis.prefetch_n:
+            nid = store.next_image_id(nid, "todo")
+            if nid is None or nid in seen:
+                break
+            seen.add(nid)
+            items.append((nid, Path(store.image(nid).path)))
+        self.analysis.prefetch(items)
 
     def step(self, delta: int) -> None:
         ids = [r.id for r in self.filmstrip.model_.records()]
@@ -138,7 +160,6 @@ class ImagePresenter(QObject):
     def _on_loaded(self, img: DisplayImage) -> None:
         if self._store() is None or img.image_id != self.current_id:
             return  # the user moved on; the decode still sits in the loader's cache
-        self.status.emit(f"{Path(self._store().image(img.image_id).path).name} loaded in {img.seconds:.2f} s")
         self._display(img)
 
     def _on_analysed(self, res) -> None:
@@ -148,12 +169,8 @@ class ImagePresenter(QObject):
             if res.wrote_proposals:
                 self.refresh_segments()
             self._apply_overlays(res.image_id)
-        how = "loaded from the analysis cache" if res.cached else f"analysed in {res.seconds:.1f} s"
-        self.status.emit(f"{res.overlays.path.name} {how}")
-        store = self._store()
-        nid = store.next_image_id(self.current_id, "todo") if store is not None else None
-        if nid is not None and nid not in self.analysis.overlays and not store.image(nid).error:
-            self.analysis.request(nid, Path(store.image(nid).path), prefetch=True)
+        if not res.cached:
+            self.status.emit(f"{res.overlays.path.name} analysed in {res.seconds:.1f} s")
 
     def _apply_overlays(self, image_id: int) -> None:
         overlays = self.analysis.overlays[image_id]
@@ -187,5 +204,14 @@ class ImagePresenter(QObject):
         self.prompt.set_target(selected[0] if len(selected) == 1 else None)
 
     def _on_canvas_click(self, x: float, y: float) -> None:
-        sid = self.canvas.segment_at(x, y)
+        """A click selects the smallest segment under it; clicking the same spot again selects the next
+        larger one (overlapping proposals: object, segment, cluster …), then wraps around."""
+        hits = self.canvas.layer("segments").segments_at(x, y)
+        selected = self.segment_panel.selected_ids()
+        last, self._last_click = self._last_click, (x, y)
+        same_spot = last is not None and abs(last[0] - x) <= 3 and abs(last[1] - y) <= 3
+        if hits and same_spot and len(selected) == 1 and selected[0] in hits:
+            sid = hits[(hits.index(selected[0]) + 1) % len(hits)]
+        else:
+            sid = hits[0] if hits else None
         self.segment_panel.select_ids([sid] if sid is not None else [])

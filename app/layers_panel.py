@@ -44,6 +44,7 @@ class LayersPanel(QWidget):
                 self.controls[name] = extra
             layer.changed.connect(lambda n=name: self._sync(n))
             self._sync(name)
+        canvas.layersCleared.connect(self._sync_controls)
         form = QFormLayout()
         self.brush_radius = QSpinBox()
         self.brush_radius.setRange(1, 200)
@@ -66,6 +67,13 @@ class LayersPanel(QWidget):
             sl.blockSignals(True)
             sl.setValue(int(round(layer.opacity * 100)))
             sl.blockSignals(False)
+
+    def _sync_controls(self) -> None:
+        """A new image cleared the layers (silently, to redraw once): controls that show layer data
+        (the eigenvalues) must not keep the previous image's."""
+        for controls in self.controls.values():
+            if callable(getattr(controls, "sync", None)):
+                controls.sync()
 
     def sync_brush(self) -> None:
         self.brush_radius.blockSignals(True)

@@ -17,21 +17,24 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QToolBar
 
 from engine.curation.project import ProjectOpenError, open_project
 from engine.imageio import load_image
 from engine.project import ProjectPaths
 
-from . import project_settings
+from . import key_scope, project_settings, user_settings
 from .actions import build_actions
 from .analysis_controller import AnalysisController
+from .backbone_offer import BackboneOffer
 from .bridge import EngineBridge
 from .image_presenter import ImagePresenter
 from .jobs_indicator import JobsIndicator
 from .panels import build_panels
 from .prompt_tool import PromptTool
+from .recent_folders import RecentFolders
 from .resources import icon, style_sheet
+from .review import ReviewController
 from .segment_editor import SegmentEditor
 from .settings_dialog import SettingsDialog
 from .tool_modes import ToolModes
@@ -51,8 +54,10 @@ class MainWindow(QMainWindow):
     storeChanged = Signal()
     errorShown = Signal(str, str)  # title, text
 
-    def __init__(self, folder: str | Path | None = None, device: str = "auto"):
+    def __init__(self, folder: str | Path | None = None, device: str = "auto", backbone: str | None = None):
         super().__init__()
+        key_scope.install()  # keys typed into a field stay there (Enter in a spin box ≠ accept image)
+        self.backbone_override = backbone  # main.py --backbone: this run only, like MASKCURATOR_BACKBONE
         self.setObjectName("mainWindow")
         self.setWindowTitle("MaskCurator")
         self.setWindowIcon(icon("app"))
@@ -74,7 +79,19 @@ class MainWindow(QMainWindow):
                                    prompt=self.prompt, parent=self)
         self.segments, self.loader = self.view.segments, self.view.loader
         self.actions_ = build_actions(self, self._slots())
-        self.tools = ToolModes(self.canvas, self.prompt, self.layers_panel, self.actions_, self.accept_image, self)
+        self.review = r = ReviewController(
+            store=lambda: self.store, view=self.view, editor=self.editor, filmstrip=self.filmstrip,
+            class_manager=self.class_manager, segment_panel=self.segment_panel, tags_panel=self.tags_panel,
+            canvas=self.canvas, actions=self.actions_, parent=self)
+        self.accept_image, self.reject_image, self.undo, self.redo = r.accept, r.reject, r.undo, r.redo
+        self.reload_all, self._update_undo_actions = r.reload_all, r.update_actions
+        self.tools = ToolModes(self.canvas, self.prompt, self.layers_panel, self.actions_, self.accept_image, self,
+                               clear_selection=lambda: self.segment_panel.select_ids([]))
+        self.recent_menu = RecentFolders(self.menuBar(), self.actions_["export"], self.open_folder, self)
+        self.backbone_offer = BackboneOffer(window=self, report=partial(self.show_error, box=False),
+                                            current_settings=lambda: self.settings, apply=self.apply_settings,
+                                            open_preferences=self.open_settings_dialog)
+        self.train_dialog = None
         toolbar = self.findChild(QToolBar, "mainToolbar")
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Prompt class "))
@@ -105,8 +122,10 @@ class MainWindow(QMainWindow):
         panel = self.segment_panel
         slots = {
             "open": self._open_dialog, "export": self.open_export_dialog, "settings": self.open_settings_dialog,
+            "quit": self.close, "fit": lambda: self.canvas.fit_view(), "one_to_one": lambda: self.canvas.one_to_one(),
             "prev": lambda: self.view.step(-1), "next": lambda: self.view.step(1), "next_todo": self.next_todo,
-            "accept_image": lambda: self.tools.enter(), "reject_image": self.reject_image, "undo": self.undo, "redo": self.redo,
+            "accept_image": lambda: self.tools.enter(), "reject_image": lambda: self.reject_image(),
+            "undo": lambda: self.undo(), "redo": lambda: self.redo(),
             "brush": lambda on: self.tools.toggle("brush", on), "erase": lambda on: self.tools.toggle("erase", on),
             "prompt": lambda on: self.tools.toggle("prompt", on), "view_mode": lambda: self.tools.escape(),
             "merge": partial(panel.request, "merge"), "accept_segments": partial(panel.request, "accept"),
@@ -135,9 +154,12 @@ class MainWindow(QMainWindow):
         c.layer("eigen").changed.connect(self._on_eigen_changed)
         a.status.connect(self.set_status)
         a.error.connect(self.show_error)
+        a.backboneFailed.connect(self.backbone_offer.on_failed)
         self.batchFinished = a.batchFinished
-        self.jobs.message.connect(self.set_status)
+        self.jobs.notice.connect(self.set_status)
         v.status.connect(self.set_status)
+        self.review.status.connect(self.set_status)
+        self.review.storeChanged.connect(self.storeChanged)
         for mine, theirs in ((self.imageShown, v.imageShown), (self.imageDisplayed, v.imageDisplayed),
                              (self.analysisApplied, v.analysisApplied)):
             theirs.connect(mine)
@@ -147,12 +169,13 @@ class MainWindow(QMainWindow):
     def set_status(self, text: str) -> None:
         self.status_label.setText(text)
 
-    def show_error(self, title: str, text: str) -> None:
-        """Non-blocking message box (``open()``, never ``exec()``): a job result never stalls the loop."""
+    def show_error(self, title: str, text: str, box: bool = True) -> None:
+        """Non-blocking message box (``open()``, never ``exec()``): a job result never stalls the loop.
+        ``box=False``: the caller shows its own (e.g. the backbone offer with its buttons)."""
         self.last_error = (title, text)
         self.set_status(f"{title}: {text.splitlines()[0] if text else ''}")
         self.errorShown.emit(title, text)
-        if os.environ.get(NO_DIALOGS_ENV):
+        if os.environ.get(NO_DIALOGS_ENV) or not box:
             return
         if self._error_box is not None:
             self._error_box.close()
@@ -168,7 +191,7 @@ class MainWindow(QMainWindow):
     # ================================================================== project
 
     def _open_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open image folder")
+        folder = self.recent_menu.ask_folder()
         if folder:
             self.open_folder(folder)
 
@@ -184,8 +207,8 @@ class MainWindow(QMainWindow):
             self.show_error(exc.title, text)
             return False
         self.store, self.paths = store, paths
-        self.preferences = project_settings.load_preferences(store)
-        self.analysis.open(store, paths, project_settings.with_environment(self.preferences))
+        self.preferences = project_settings.load_preferences(store, user_settings.default_backbone(""))
+        self.analysis.open(store, paths, project_settings.with_environment(self.preferences, self.backbone_override))
         geometry = project_settings.restore_view(store, self.canvas)
         self.layers_panel.sync_brush()
         if geometry:
@@ -202,7 +225,9 @@ class MainWindow(QMainWindow):
             msg += f"; {len(bad)} could not be read (marked in the list)"
         self.set_status(msg)
         self.projectOpened.emit(str(paths.folder))
-        first = store.next_image_id(None, "todo") or store.next_image_id(None, None)
+        self.recent_menu.remember(paths.folder)
+        first = (project_settings.last_image(store) or store.next_image_id(None, "todo")
+                 or store.next_image_id(None, None))
         if first is not None:
             self.show_image(first)
         else:
@@ -210,13 +235,13 @@ class MainWindow(QMainWindow):
         self._update_undo_actions()
         return True
 
-    def close_project(self) -> None:
+    def close_project(self, wait_s: float = 2.0) -> None:
         if self.store is None:
             return
         self._save_settings()
         self.view.clear()
         self.bridge.cancel_all()
-        self.bridge.engine.wait_idle(timeout=30)
+        self.bridge.engine.wait_idle(timeout=wait_s)  # a job that cannot stop at once fails on the closed store
         self.analysis.close()
         self.store.close()
         self.store = None
@@ -229,13 +254,16 @@ class MainWindow(QMainWindow):
             return
         try:
             project_settings.save_preferences(self.store, self.preferences)
-            project_settings.save_view(self.store, self.canvas, bytes(self.saveGeometry().toHex()).decode())
+            project_settings.save_view(self.store, self.canvas, bytes(self.saveGeometry().toHex()).decode(),
+                                       self.current_id)
         except Exception:  # never lose the close because a preference could not be written
             log.exception("could not save settings")
 
     def apply_settings(self, settings) -> None:
         """New analysis settings (an explicit choice wins over the environment): re-analyse the image."""
         self.preferences = settings
+        user_settings.set_default_backbone(settings.backbone)  # new projects start from it
+        self.analysis.prefetch_n = user_settings.prefetch_count()
         self._save_settings()
         if self.analysis.set_settings(settings) and self.current_id is not None:
             self.request_analysis(self.current_id)
@@ -243,7 +271,7 @@ class MainWindow(QMainWindow):
     def open_settings_dialog(self) -> None:
         dlg = SettingsDialog(self.settings, str(self.bridge.device), self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dlg.accepted.connect(lambda: self.apply_settings(dlg.result_settings()))
+        dlg.accepted.connect(lambda: (dlg.save_user_settings(), self.apply_settings(dlg.result_settings())))
         dlg.open()
 
     # ================================================================== current image (ImagePresenter)
@@ -315,55 +343,6 @@ class MainWindow(QMainWindow):
         self.tags_panel.refresh()
         self._after_change()
 
-    # ================================================================== review + undo
-
-    def _set_image_status(self, status: str) -> None:
-        if self.store is None or self.current_id is None:
-            return
-        done = self.current_id
-        self.editor.mutate(f"Image {status}", self.store.set_image_status, done, status)
-        self.filmstrip.model_.update_record(self.store.image(done))
-        if not self.next_todo():
-            self.show_image(done)
-
-    def accept_image(self) -> None:
-        self._set_image_status("accepted")
-
-    def reject_image(self) -> None:
-        self._set_image_status("rejected")
-
-    def reload_all(self, message: str) -> None:
-        """After undo / redo (which may touch any image, class or tag): every view re-reads the store."""
-        self.set_status(message)
-        for rec in self.store.images():
-            self.filmstrip.model_.update_record(rec)
-        self.class_manager.refresh()
-        self.segment_panel.set_classes(self.store.classes())
-        self.tags_panel.refresh()
-        self.refresh_segments()
-        self._update_undo_actions()
-        self.storeChanged.emit()
-
-    def undo(self) -> None:
-        if self.store is not None:
-            self.canvas.cancel_stroke()
-            desc = self.store.undo()
-            self.reload_all(f"Undo: {desc}" if desc else "Nothing to undo.")
-
-    def redo(self) -> None:
-        if self.store is not None:
-            desc = self.store.redo()
-            self.reload_all(f"Redo: {desc}" if desc else "Nothing to redo.")
-
-    def _update_undo_actions(self) -> None:
-        st, a = self.store, self.actions_
-        u = st.undo_description() if st is not None else None
-        r = st.redo_description() if st is not None else None
-        a["undo"].setEnabled(u is not None)
-        a["redo"].setEnabled(r is not None)
-        a["undo"].setToolTip(f"Undo {u} (Ctrl+Z)" if u else "Nothing to undo")
-        a["redo"].setToolTip(f"Redo {r} (Ctrl+Shift+Z)" if r else "Nothing to redo")
-
     # ================================================================== dialogs
 
     def open_export_dialog(self):
@@ -378,33 +357,49 @@ class MainWindow(QMainWindow):
         return self.export_dialog
 
     def open_train_dialog(self, methods: dict | None = None):
+        """Non-modal: curation goes on while a method trains; the job shows in the status bar and keeps
+        running when the dialog is closed (Cancel there or in the status bar stops it)."""
         if self.store is None:
             self.set_status("Open a folder first.")
             return None
         from .train_dialog import TrainDialog
 
-        self.train_dialog = TrainDialog(self.bridge, self.store, self.paths.models, self, methods=methods)
-        self.train_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.train_dialog.proposalsUpdated.connect(lambda _m: self.refresh_segments())
-        self.train_dialog.open()
-        return self.train_dialog
+        dlg = self.train_dialog
+        if dlg is None or (dlg.job is None and (methods is not None or dlg.store is not self.store)):
+            if dlg is not None:
+                dlg.deleteLater()
+            dlg = self.train_dialog = TrainDialog(self.bridge, self.store, self.paths.models, self, methods=methods,
+                                                  backbone=self.settings.backbone, jobs=self.jobs)
+            dlg.proposalsUpdated.connect(lambda _m: self.refresh_segments())
+            dlg.finishedText.connect(self.set_status)
+        dlg.show()
+        dlg.raise_()
+        return dlg
 
     def closeEvent(self, event) -> None:
+        """Close at once: nothing waits for a job that cannot stop (the engine thread is a daemon)."""
+        self.hide()
         self.loader.shutdown()
-        self.close_project()
-        self.bridge.shutdown()
+        self.filmstrip.model_.shutdown()
+        self.close_project(wait_s=1.5)  # a cancelled job stops at its next progress call
+        self.bridge.shutdown(timeout=0.3)
         super().closeEvent(event)
 
 
-def run_app(folder_or_project: str | Path | None = None) -> int:
+def run_app(folder_or_project: str | Path | None = None, backbone: str | None = None, device: str = "auto") -> int:
     """Start the GUI on a folder (or its ``.maskcurator/project.sqlite``); returns the exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("MaskCurator")
     app.setStyleSheet(style_sheet())
-    win = MainWindow(folder_or_project)
+    win = MainWindow(folder_or_project, device=device, backbone=backbone)
     win.show()
     QTimer.singleShot(0, win.raise_)
-    return app.exec()
+    code = app.exec()
+    if win.bridge.engine.busy:  # a job that cannot stop (a download): do not linger, do not abort in torch
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 __all__ = ["MainWindow", "run_app"]

@@ -22,13 +22,25 @@ def palette_color(i: int) -> tuple[int, int, int]:
     return PALETTE[i % len(PALETTE)]
 
 
+GOLDEN = 0.618033988749895
+
+
 def segment_color(source: str, label: int | None, index: int) -> tuple[int, int, int]:
     """Stable colour for an unlabelled segment: the same (source, label) – e.g. dataset cluster 3 –
-    gets the same colour on every image; different sources are offset so they do not collide."""
+    gets the same colour on every image; different sources start at different hues.
+
+    Why not a fixed palette: with 27 STEGO clusters a 10-colour palette repeats (cluster 3 and 13
+    looked the same). Hues step by the golden ratio, so consecutive labels land far apart on the
+    colour wheel and no two of the first few dozen coincide; saturation and brightness alternate to
+    separate the hues that do come close.
+    """
+    import colorsys
     import zlib
 
-    offset = zlib.crc32(source.encode()) % len(PALETTE)
-    return palette_color(offset + (label if label is not None else index))
+    k = label if label is not None else index
+    hue = (zlib.crc32(source.encode()) % 360 / 360 + k * GOLDEN) % 1.0
+    sat, val = (0.9, 0.55)[k % 2], (1.0, 0.78, 0.9)[k % 3]
+    return tuple(int(round(c * 255)) for c in colorsys.hsv_to_rgb(hue, sat, val))
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,12 @@ log = logging.getLogger(__name__)
 MAX_SIDE_ENV = "MASKCURATOR_MAX_SIDE"
 
 
-def load_preferences(store) -> CurationSettings:
-    """The persisted analysis settings (defaults for what the project never stored)."""
+def load_preferences(store, default_backbone: str | None = None) -> CurationSettings:
+    """The persisted analysis settings; what the project never stored comes from the defaults, and the
+    backbone from the user's preference (``default_backbone``): a new project inherits it."""
     base = CurationSettings()
+    if default_backbone:
+        base = replace(base, backbone=default_backbone)
     values = {}
     for f in fields(base):
         default = getattr(base, f.name)
@@ -37,10 +40,11 @@ def load_preferences(store) -> CurationSettings:
         return base
 
 
-def with_environment(settings: CurationSettings) -> CurationSettings:
-    """What runs: the preferences with this run's environment overrides (never persisted)."""
-    if os.environ.get(BACKBONE_ENV):
-        settings = replace(settings, backbone=os.environ[BACKBONE_ENV])
+def with_environment(settings: CurationSettings, backbone: str | None = None) -> CurationSettings:
+    """What runs: the preferences with this run's overrides (``main.py --backbone``, the environment);
+    never persisted."""
+    if backbone or os.environ.get(BACKBONE_ENV):
+        settings = replace(settings, backbone=backbone or os.environ[BACKBONE_ENV])
     if os.environ.get(MAX_SIDE_ENV):
         settings = replace(settings, max_side=int(os.environ[MAX_SIDE_ENV]))
     return settings
@@ -66,7 +70,18 @@ def restore_view(store, canvas) -> bytes | None:
     return bytes.fromhex(geometry) if geometry else None
 
 
-def save_view(store, canvas, geometry_hex: str) -> None:
+def last_image(store) -> int | None:
+    """The image the project was closed on, if it still exists (reopen where the user left off)."""
+    image_id = store.get_setting("view.last_image")
+    try:
+        return int(image_id) if image_id is not None and store.image(int(image_id)) else None
+    except Exception:  # deleted / never stored
+        return None
+
+
+def save_view(store, canvas, geometry_hex: str, current_image: int | None = None) -> None:
+    if current_image is not None:
+        store.set_setting("view.last_image", int(current_image))
     store.set_setting("view.layers", {name: layer.state() for name, layer in canvas.layers.items()})
     store.set_setting("view.brush_radius", canvas.brush_radius)
     store.set_setting("view.geometry", geometry_hex)

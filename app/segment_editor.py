@@ -60,7 +60,10 @@ class SegmentEditor(QObject):
             return
         name = "unlabelled" if class_id is None else next(
             (c.name for c in st.classes() if c.id == class_id), str(class_id))
-        self.mutate(f"Relabelled {len(ids)} segment(s) as {name}", st.set_segments_class, ids, class_id)
+        # choosing a class is a curation decision: the store accepts relabelled proposals; say so
+        proposed = sum(str(getattr(st.segment(i).state, "value", st.segment(i).state)) == "proposed" for i in ids)
+        note = f" ({proposed} proposed → accepted)" if proposed else ""
+        self.mutate(f"Relabelled {len(ids)} segment(s) as {name}{note}", st.set_segments_class, ids, class_id)
 
     # -- requests from the canvas tools --------------------------------------------------------
 

@@ -7,10 +7,12 @@ the store – one undo step each – and the window hands the reloaded records o
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from .key_scope import OWN_KEYS
 
 ALL_SOURCES = "All sources"
 STATE_COLOURS = {"proposed": "#9aa0aa", "accepted": "#51cf66", "rejected": "#ff6b9a"}
@@ -40,9 +42,14 @@ class SegmentPanel(QWidget):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setAlternatingRowColors(True)
         self.tree.itemSelectionChanged.connect(lambda: self.selectionChangedIds.emit(self.selected_ids()))
-        self.tree.setColumnWidth(0, 110)
-        self.tree.setColumnWidth(1, 80)
-        self.tree.setColumnWidth(2, 70)
+        header = self.tree.header()  # every column as wide as its content; the name takes the rest
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(40)
+        # Delete / Backspace in the list delete the selected segments (not the window's "reject image")
+        self.tree.setProperty(OWN_KEYS, [int(Qt.Key.Key_Delete), int(Qt.Key.Key_Backspace)])
+        self.tree.installEventFilter(self)
 
         self.accept_btn = QPushButton("Accept")
         self.reject_btn = QPushButton("Reject")
@@ -53,7 +60,7 @@ class SegmentPanel(QWidget):
         self.accept_btn.setToolTip("Accept the selected segments (Y)")
         self.reject_btn.setToolTip("Reject the selected segments (X)")
         self.merge_btn.setToolTip("Merge the selected segments into one accepted segment (M)")
-        self.delete_btn.setToolTip("Delete the selected segments")
+        self.delete_btn.setToolTip("Delete the selected segments (Delete in this list)")
         for btn, action in ((self.accept_btn, "accept"), (self.reject_btn, "reject"),
                             (self.merge_btn, "merge"), (self.delete_btn, "delete")):
             btn.clicked.connect(lambda _=False, a=action: self.request(a))
@@ -82,6 +89,14 @@ class SegmentPanel(QWidget):
         self._records: list = []
         self._update_buttons()
         self.tree.itemSelectionChanged.connect(self._update_buttons)
+        self.selectionChangedIds.connect(lambda _ids: self._sync_class_box())
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt name)
+        if (obj is self.tree and event.type() == QEvent.Type.KeyPress
+                and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)):
+            self.request("delete")
+            return True
+        return super().eventFilter(obj, event)
 
     # -- content ---------------------------------------------------------------------------------
 
@@ -137,6 +152,20 @@ class SegmentPanel(QWidget):
 
     def records(self) -> list:
         return list(self._records)
+
+    def _sync_class_box(self) -> None:
+        """The class box shows the class of the selection (when the selected segments share one), so
+        Relabel starts from what the segment is — also right after a merge."""
+        ids = set(self.selected_ids())
+        classes = {r.class_id for r in self._records if r.id in ids}
+        if len(classes) != 1:
+            return
+        cid = classes.pop()
+        idx = 0 if cid is None else self.class_combo.findData(cid)
+        if idx >= 0:
+            self.class_combo.blockSignals(True)
+            self.class_combo.setCurrentIndex(idx)
+            self.class_combo.blockSignals(False)
 
     def source_filter(self) -> str | None:
         text = self.source_combo.currentText()

@@ -16,6 +16,8 @@ from engine.backbone import available_backbones
 
 from engine.curation import CurationSettings as Settings
 
+from . import user_settings
+
 BACKBONE_ENV = "MASKCURATOR_BACKBONE"
 
 
@@ -28,8 +30,9 @@ class SettingsDialog(QDialog):
         self.backbone.setEditable(True)
         self.backbone.addItems(available_backbones())
         self.backbone.setCurrentText(settings.backbone)
-        self.backbone.setToolTip("A DINO/DINOv2 hub name (needs internet once), a random_* name "
-                                 "(no download; meaningless segments), or a local checkpoint file.")
+        self.backbone.setToolTip("A DINO/DINOv2 hub name (needs internet once), 'filters' where available "
+                                 "(offline, no weights), a random_* name (no download; meaningless "
+                                 "segments), or a local checkpoint file. New projects start from it.")
         browse = QPushButton("Checkpoint file…")
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()
@@ -46,6 +49,10 @@ class SettingsDialog(QDialog):
         self.n_clusters.setRange(0, 200)
         self.n_clusters.setValue(settings.n_clusters)
         self.n_clusters.setToolTip("Dataset-wide clusters for 'Analyse all' (0 = skip clustering)")
+        self.prefetch = QSpinBox()
+        self.prefetch.setRange(0, 20)
+        self.prefetch.setValue(user_settings.prefetch_count())
+        self.prefetch.setToolTip("To-do images analysed ahead of the one you are looking at (0 = none)")
         self.crf = QCheckBox("Dense-CRF refinement of the object mask")
         self.crf.setChecked(settings.crf)
         self.matting = QCheckBox("Matting alpha (finer object boundary overlay)")
@@ -55,6 +62,7 @@ class SettingsDialog(QDialog):
         form.addRow("Max image side", self.max_side)
         form.addRow("Segments per image", self.n_segments)
         form.addRow("Dataset clusters", self.n_clusters)
+        form.addRow("Analyse ahead", self.prefetch)
         form.addRow("", self.crf)
         form.addRow("", self.matting)
         lay = QVBoxLayout(self)
@@ -77,6 +85,10 @@ class SettingsDialog(QDialog):
                                               "Checkpoints (*.pth *.pt *.bin *.safetensors);;All files (*)")
         if path:
             self.backbone.setCurrentText(path)
+
+    def save_user_settings(self) -> None:
+        """What belongs to the user, not the project (QSettings)."""
+        user_settings.set_prefetch_count(self.prefetch.value())
 
     def result_settings(self) -> Settings:
         return replace(self._base, backbone=self.backbone.currentText().strip() or self._base.backbone,

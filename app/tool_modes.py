@@ -15,10 +15,10 @@ class ToolModes(QObject):
     status = Signal(str)
 
     def __init__(self, canvas, prompt, layers_panel, actions: dict, accept_image: Callable[[], None],
-                 parent: QObject | None = None):
+                 parent: QObject | None = None, clear_selection: Callable[[], None] | None = None):
         super().__init__(parent)
         self.canvas, self.prompt, self.layers_panel, self.actions = canvas, prompt, layers_panel, actions
-        self.accept_image = accept_image
+        self.accept_image, self.clear_selection = accept_image, clear_selection
         canvas.modeChanged.connect(self._on_mode_changed)
 
     def toggle(self, mode: str, on: bool) -> None:
@@ -45,8 +45,11 @@ class ToolModes(QObject):
             self.accept_image()
 
     def escape(self) -> None:
-        """Esc discards the prompts first; then it returns to select / pan."""
+        """Esc discards the prompts first, then returns to select / pan; in select / pan it clears the
+        selection (so the brush paints a new segment and Y / X act on nothing)."""
         if self.canvas.mode == "prompt" and self.prompt.has_prompts():
             self.prompt.reset()
-        else:
+        elif self.canvas.mode != "view":
             self.canvas.set_mode("view")
+        elif self.clear_selection is not None:
+            self.clear_selection()

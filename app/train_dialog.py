@@ -32,12 +32,20 @@ def _text(value) -> str:
 
 
 class TrainDialog(QDialog):
+    """Non-modal: training and predicting run on the engine while the user keeps curating. The job is
+    also tracked in the window's status bar (``jobs``), so closing the dialog only hides it: the job
+    goes on, its end is reported in the status line (``finishedText``), and Cancel (here or in the
+    status bar) stops it."""
+
     proposalsUpdated = Signal(str)  # method name, after "Run on dataset" stored proposals
     trained = Signal(str, object)  # method name, checkpoint path
+    finishedText = Signal(str)  # a job of this dialog ended: one line for the status bar
 
     def __init__(self, bridge: EngineBridge, store, models_dir: Path, parent: QWidget | None = None,
-                 methods: dict | None = None):
+                 methods: dict | None = None, backbone: str | None = None, jobs=None):
         super().__init__(parent)
+        self.setModal(False)
+        self.backbone, self.jobs = backbone, jobs  # the project's backbone: the form starts from it
         self.setWindowTitle("Train a method")
         self.setObjectName("trainDialog")
         self.setMinimumWidth(480)
@@ -121,6 +129,8 @@ class TrainDialog(QDialog):
                          f"(default {_text(spec.default)})")
             self.form.addRow(spec.name, w)
             self.editors[spec.name] = w
+        if self.backbone and isinstance(self.editors.get("backbone"), QLineEdit):
+            self.editors["backbone"].setText(self.backbone)  # what the project analyses with
         self.checkpoint = None
         self.run_btn.setEnabled(False)
 
@@ -186,13 +196,9 @@ class TrainDialog(QDialog):
             self.job.cancel()
 
     def done(self, result: int) -> None:
-        """Closing the dialog cancels its job: the engine has one worker, and a training nobody can see
-        (or cancel: the status bar does not track it) would block image analysis until it ends."""
-        job, self.job = self.job, None
-        if job is not None:
-            for signal in (job.progress, job.result, job.error, job.cancelled):
-                signal.disconnect()  # the dialog may be deleted before the engine confirms
-            job.cancel()
+        """Closing hides the dialog; a running job goes on (status bar: progress and Cancel)."""
+        if self.job is not None:
+            self.finishedText.emit(f"{self.job.name} goes on in the background (status bar: progress, Cancel).")
         super().done(result)
 
     def _submit(self, fn, name: str, on_result):
@@ -204,6 +210,8 @@ class TrainDialog(QDialog):
         self.cancel_btn.setEnabled(True)
         self._lock_form(True)
         self.job = job = self.bridge.submit(fn, name=name)
+        if self.jobs is not None:
+            self.jobs.track(job, task=f"train-{id(self)}", title=name)
         job.progress.connect(self._on_progress)
         job.result.connect(on_result)
         job.error.connect(lambda msg, _tb: self._fail(msg))
@@ -233,6 +241,8 @@ class TrainDialog(QDialog):
         self._idle()
         self.progress.setValue(100)
         self.status.setText(f"Trained: {self.checkpoint}")
+        self.finishedText.emit(f"{self.current_info().title} trained ({self.checkpoint.name}); "
+                               "Analysis → Train… → Run on dataset adds its proposals.")
         self.trained.emit(self.current_info().name, self.checkpoint)
 
     def _on_predicted(self, done) -> None:
@@ -243,15 +253,20 @@ class TrainDialog(QDialog):
         if done.failures:
             text += f"; {len(done.failures)} images failed"
         self.status.setText(text)
+        self.finishedText.emit(f"{self.current_info().title}: {text}.")
         self.proposalsUpdated.emit(done.method)
 
     def _on_cancelled(self) -> None:
         self._idle()
         self.status.setText("Cancelled.")
+        self.finishedText.emit("Training cancelled.")
 
     def _fail(self, message: str) -> None:
         self.last_error = message
+        running = self.job is not None
         self._idle()
         self.status.setText(f"Error: {message}")
+        if running:
+            self.finishedText.emit(f"Training failed: {message}")
         return None
 

@@ -32,6 +32,7 @@ def test_export_dialog_writes_coco_and_reports_errors(qtbot, folder, tmp_path):
     assert dlg.isVisible()
     out = tmp_path / "out" / "coco.json"
     dlg.out.setText(str(out))
+    dlg.image_filter.setCurrentText("All images except rejected")  # the image is still to do
     dlg.polygons.setChecked(False)
     with qtbot.waitSignal(dlg.exported, timeout=30_000) as sig:
         dlg.export_btn.click()

@@ -40,7 +40,8 @@ IAL = {"backbone": "random_vitt16", "image_size": "96", "cam_steps": "10", "unar
 
 
 @pytest.fixture(autouse=True)
-def _env(monkeypatch):
+def _env(monkeypatch, tmp_path):
+    monkeypatch.setenv("MASKCURATOR_SETTINGS", str(tmp_path / "user-settings.ini"))
     monkeypatch.setenv("MASKCURATOR_BACKBONE", "random_vitt16")
     monkeypatch.setenv("MASKCURATOR_MAX_SIDE", "128")
     monkeypatch.setenv("MASKCURATOR_NO_DIALOGS", "1")
@@ -196,7 +197,7 @@ def test_ial_train_with_tags_and_run_on_dataset(qtbot, small_folder):
     check_shown_and_accept(qtbot, w, "ial")
 
 
-def test_dialog_locks_method_while_training_and_close_cancels(qtbot, small_folder):
+def test_dialog_locks_method_while_training_close_keeps_it_and_status_bar_cancels(qtbot, small_folder):
     w = open_window(qtbot, small_folder)
     dlg = open_method(qtbot, w, "stego", {**STEGO, "steps": "100000"})
     qtbot.mouseClick(dlg.train_btn, Qt.MouseButton.LeftButton)
@@ -206,8 +207,12 @@ def test_dialog_locks_method_while_training_and_close_cancels(qtbot, small_folde
     assert dlg.last_error is None, dlg.last_error
     # switching the method now would pair STEGO's checkpoint with another predictor
     assert not dlg.method.isEnabled() and not dlg.form_host.isEnabled() and dlg.cancel_btn.isEnabled()
+    dlg.close()  # the dialog is non-modal and only hides: the training goes on in the background
+    qtbot.wait(300)
+    assert dlg.job is not None and not dlg.job.done and w.jobs.busy()
+    assert "background" in w.status_label.text()
     with qtbot.waitSignal(w.bridge.jobFinished, timeout=TIMEOUT, check_params_cb=lambda h: h.rid == rid):
-        dlg.close()  # the Close button / window close: the training must not keep the engine busy
+        w.jobs.cancel()  # the status bar's Cancel stops it
     assert w.bridge.engine.wait_idle(timeout=10)
     assert w.request_analysis(w.current_id, replace=True) is not None  # the engine serves analysis again
 
