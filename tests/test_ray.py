@@ -173,3 +173,21 @@ def test_single_machine_batch_never_imports_ray(demo_dir, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_image_root_maps_stored_paths_to_the_workers_mount(demo_dir, tmp_path):
+    """--image-root: the image's path relative to the project's image folder, under the workers' root."""
+    from engine.curation.project import open_project
+    from engine.distributed.batch import worker_path
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    src = sorted(p for p in Path(demo_dir).iterdir() if p.suffix.lower() == ".png")[0]
+    (folder / src.name).symlink_to(src)
+    store, _ = open_project(folder, project_dir=tmp_path / "p")
+    try:
+        (rec,) = store.images()
+        assert worker_path(store, rec.id, Path(rec.path), None) == str(rec.path)
+        assert worker_path(store, rec.id, Path(rec.path), "/mnt/data") == f"/mnt/data/{src.name}"
+    finally:
+        store.close()
