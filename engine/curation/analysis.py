@@ -379,7 +379,7 @@ def cluster_all(ctx: JobContext, *, cache, store, items: Sequence[tuple[int, Pat
             if feats is not None:
                 feats.append(r.segment_features)
                 valids.append(valid)
-                if n_rows * dim * 12 > memory_mb * 2**20:  # rows + stacked copy + k-means temporaries
+                if n_rows * dim * 16 > memory_mb * 2**20:  # lists + stacked copy + k-means temporaries (measured)
                     streaming = StreamingKMeans(n_clusters - 1, cosine=True, seed=seed)
                     pending = [f[1:][v[1:]] for f, v in zip(feats, valids)]
                     pending_rows = n_rows
