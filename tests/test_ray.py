@@ -191,3 +191,34 @@ def test_image_root_maps_stored_paths_to_the_workers_mount(demo_dir, tmp_path):
         assert worker_path(store, rec.id, Path(rec.path), "/mnt/data") == f"/mnt/data/{src.name}"
     finally:
         store.close()
+
+
+class _Crashy:
+    """A worker whose process dies on item 5 (a segfaulting image), whatever the chunk."""
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def work(self, chunk: list) -> list:
+        if 5 in chunk:
+            os._exit(1)
+        return [x * 10 for x in chunk]
+
+
+def test_a_poison_image_costs_only_itself(ray_runtime):
+    """Ray retries the crashed chunk; when it gives up, the chunk is split and only item 5 is lost."""
+    import sys
+
+    from ray import cloudpickle
+
+    from engine.distributed.runtime import CONTROL, actor_options, run_on_pool
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import tests/
+    n, opts = actor_options(ray.cluster_resources(), "cpu", 2)
+    actor = ray.remote(concurrency_groups=CONTROL)(_Crashy).options(**opts)
+    actors = [actor.remote() for _ in range(n)]
+    got, lost = [], []
+    run_on_pool(ray, actors, lambda a, c: a.work.remote(c), [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]],
+                lambda c, r: got.extend(r), lambda c, why: lost.append(c))
+    assert sorted(got) == [0, 10, 20, 30, 40, 60, 70, 80, 90]
+    assert lost == [[5]]

@@ -75,6 +75,15 @@ def actor_options(resources: dict, device: str, workers: int | None) -> tuple[in
     return max(1, n), opts
 
 
+def _alive(ray, actor, timeout: float = 120.0) -> bool:
+    """Whether an actor answers (after a restart, if Ray is restarting it); ``pid`` is in the control group."""
+    try:
+        ray.get(actor.pid.options(concurrency_group="control").remote(), timeout=timeout)
+        return True
+    except Exception:  # noqa: BLE001 - dead, or not back in time: leave it out
+        return False
+
+
 def run_on_pool(ray, actors: Sequence, call: Callable[[Any, list], Any], chunks: Iterable[list],
                 on_results: Callable[[list, list], None], on_lost: Callable[[list, str], None]) -> None:
     """Feed ``chunks`` to ``actors`` (``call(actor, chunk)`` returns an ObjectRef) and hand each
@@ -85,14 +94,18 @@ def run_on_pool(ray, actors: Sequence, call: Callable[[Any, list], Any], chunks:
     costs only itself; a lone image that still fails goes to ``on_lost(chunk, reason)``. A Python
     error raised by the worker code itself (e.g. the backbone cannot load) propagates.
     """
-    from ray.exceptions import RayTaskError
+    from ray.exceptions import RayActorError, RayTaskError
 
     pending = deque((c, 0) for c in chunks)
     inflight: dict = {}
-    load = {i: 0 for i in range(len(actors))}
+    load = {i: 0 for i in range(len(actors))}  # actors still in use; a dead one (no restart left) leaves
 
     def submit() -> None:
         while pending:
+            if not load:  # every actor is gone for good: what is left is reported, not waited for
+                while pending:
+                    on_lost(pending.popleft()[0], "no worker left")
+                return
             i = min(load, key=load.get)
             if load[i] >= IN_FLIGHT_PER_ACTOR:
                 return
@@ -106,7 +119,8 @@ def run_on_pool(ray, actors: Sequence, call: Callable[[Any, list], Any], chunks:
             ready, _ = ray.wait(list(inflight), num_returns=1, timeout=5.0)
             for ref in ready:
                 i, chunk, attempt = inflight.pop(ref)
-                load[i] -= 1
+                if i in load:
+                    load[i] -= 1
                 try:
                     results = ray.get(ref)
                 except RayTaskError as exc:
@@ -116,6 +130,8 @@ def run_on_pool(ray, actors: Sequence, call: Callable[[Any, list], Any], chunks:
                     raise
                 except Exception as exc:  # noqa: BLE001 - worker lost beyond Ray's retries
                     log.warning("worker lost a chunk of %d image(s): %s", len(chunk), exc)
+                    if isinstance(exc, RayActorError) and len(load) > 1 and i in load and not _alive(ray, actors[i]):
+                        del load[i]  # this actor is not coming back; the others take its share
                     if len(chunk) > 1:
                         pending.extendleft((c, attempt + 1) for c in ([x] for x in reversed(chunk)))
                     elif attempt < 1:
