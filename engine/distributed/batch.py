@@ -5,7 +5,8 @@ analysis-cache entry exists (same bytes, backbone, settings) is not analysed aga
 proposal sources are stored from the entry; per image the cache entry is written (atomically) before
 its proposals (one store transaction per source), so a kill or Ctrl+C at any point leaves either a
 complete image or one the next run finishes. Clustering is ``engine.curation.cluster_all`` on the
-driver afterwards (memory-bounded once issue 16's streaming k-means lands there).
+driver afterwards: memory-bounded (segment features only; ``engine.clustering.StreamingKMeans`` beyond
+its memory budget), so 100k+ images cluster in one process.
 """
 
 from __future__ import annotations
