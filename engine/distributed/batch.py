@@ -74,7 +74,7 @@ def ray_analyze(runtime, *, store, cache, items: Sequence[tuple[int, Path]], set
     n, opts = actor_options(runtime.resources(), device, workers)
     known = ray.put(frozenset() if recompute else frozenset(known_keys(cache)))
     Actor = ray.remote(concurrency_groups=CONTROL)(AnalysisWorker).options(**opts)
-    actors = [Actor.remote(spectral, device, known, 1 if opts["num_gpus"] == 0 else None) for _ in range(n)]
+    actors = [Actor.remote(spectral, device, [known], 1 if opts["num_gpus"] == 0 else None) for _ in range(n)]
     if actors_out is not None:
         actors_out.extend(actors)
     done.n_workers = n

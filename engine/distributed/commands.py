@@ -56,10 +56,12 @@ def batch_on_ray(*, address: str | None, workers: int | None, image_root: str | 
                                workers=workers, image_root=image_root, batch_size=batch_size,
                                recompute=recompute, progress=update)
     kept = set(done.analysed_ids)
-    k = run_with_progress(lambda ctx: cluster_all(ctx, cache=cache, store=store,
-                                                  items=[it for it in items if it[0] in kept], settings=settings,
-                                                  n_clusters=settings.n_clusters),
-                          device, "cluster", quiet)
+    k = 0
+    if getattr(settings, "n_clusters", 0) >= 2:
+        k = run_with_progress(lambda ctx: cluster_all(ctx, cache=cache, store=store,
+                                                      items=[it for it in items if it[0] in kept],
+                                                      settings=settings, n_clusters=settings.n_clusters),
+                              device, "cluster", quiet)
     if not quiet:
         print(f"Ray: {done.n_workers} worker(s), {done.n_computed} analysed now, "
               f"{len(done.analysed_ids) - done.n_computed} from the cache, "

@@ -62,7 +62,7 @@ def ray_predict(runtime, *, store, info, checkpoint: Path, items: Sequence, ledg
     n, opts = actor_options(runtime.resources(), device, workers)
     ckpt = ray.put(data)
     Actor = ray.remote(concurrency_groups=CONTROL)(PredictWorker).options(**opts)
-    actors = [Actor.remote(info.name, Path(checkpoint).name, ckpt, device, 1 if opts["num_gpus"] == 0 else None)
+    actors = [Actor.remote(info.name, Path(checkpoint).name, [ckpt], device, 1 if opts["num_gpus"] == 0 else None)
               for _ in range(n)]
     seen: set[int] = set()
     ledger.parent.mkdir(parents=True, exist_ok=True)

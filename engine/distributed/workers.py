@@ -23,17 +23,27 @@ def _limit_threads(n: int | None) -> None:
         torch.set_num_threads(max(1, int(n)))
 
 
+def _fetch(value):
+    """``[ObjectRef]`` (a large argument shared by all actors, fetched here: Ray warns about restartable
+    actors whose top-level constructor arguments live in the object store) or the value itself."""
+    if isinstance(value, list) and len(value) == 1 and type(value[0]).__name__ == "ObjectRef":
+        import ray
+
+        return ray.get(value[0])
+    return value
+
+
 class AnalysisWorker:
     """Features + DSM for chunks of images. ``known``: the driver's analysis-cache keys; an image whose
     key is among them is answered :class:`CachedHit` after reading (hashing) it, without analysis."""
 
-    def __init__(self, settings, device: str = "auto", known: frozenset | set = frozenset(),
+    def __init__(self, settings, device: str = "auto", known: frozenset | set | list = frozenset(),
                  threads: int | None = None):
         from ..pipeline import AnalysisStore, Analyzer
 
         _limit_threads(threads)
         self.settings = settings
-        self.known = set(known)
+        self.known = set(_fetch(known))
         self._tmp = tempfile.mkdtemp(prefix="maskcurator-ray-")
         self._entries = AnalysisStore(Path(self._tmp))  # a private store, only to serialise entries
         self._error: str | None = None
@@ -112,7 +122,7 @@ class PredictWorker:
     """A trained method's predictor, loaded once from checkpoint bytes the driver sends (so the
     checkpoint need not be on a shared filesystem)."""
 
-    def __init__(self, method: str, checkpoint_name: str, checkpoint: bytes, device: str = "auto",
+    def __init__(self, method: str, checkpoint_name: str, checkpoint: bytes | list, device: str = "auto",
                  threads: int | None = None):
         from ..device import pick_device
         from ..methods.base import get_method
@@ -121,7 +131,7 @@ class PredictWorker:
         self.info = get_method(method)
         self._tmp = tempfile.mkdtemp(prefix="maskcurator-ray-")
         ckpt = Path(self._tmp) / checkpoint_name
-        ckpt.write_bytes(checkpoint)
+        ckpt.write_bytes(_fetch(checkpoint))
         self.predictor = self.info.load_predictor(ckpt, pick_device(device))
 
     def pid(self) -> int:
