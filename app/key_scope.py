@@ -46,26 +46,24 @@ def _is_text_field(w: QWidget) -> bool:
 
 
 class KeyScope(QObject):
-    """Install once on the QApplication (:func:`install`)."""
+    """Installed on the main window and its docks (:func:`install`): a ``ShortcutOverride`` nobody
+    below accepted propagates up to them. Not an application-wide filter: that would run Python for
+    every event of the app and, holding the GIL, slow down the engine thread (training) noticeably."""
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        if event.type() == QEvent.Type.ShortcutOverride and isinstance(obj, QWidget):
-            if keeps_key(obj, event.key(), event.modifiers()):
+        if event.type() == QEvent.Type.ShortcutOverride:
+            if keeps_key(QApplication.focusWidget(), event.key(), event.modifiers()):
                 event.accept()
                 return True
         return False
 
 
-_installed: KeyScope | None = None
+def install(window: QWidget) -> KeyScope:
+    """Watch ``window`` and its dock widgets (a floating dock is a window of its own)."""
+    from PySide6.QtWidgets import QDockWidget
 
-
-def install() -> KeyScope | None:
-    """Install the filter on the running QApplication (idempotent)."""
-    global _installed
-    app = QApplication.instance()
-    if app is None:
-        return None
-    if _installed is None:
-        _installed = KeyScope()
-        app.installEventFilter(_installed)
-    return _installed
+    scope = KeyScope(window)
+    window.installEventFilter(scope)
+    for dock in window.findChildren(QDockWidget):
+        dock.installEventFilter(scope)
+    return scope

@@ -56,7 +56,6 @@ class MainWindow(QMainWindow):
 
     def __init__(self, folder: str | Path | None = None, device: str = "auto", backbone: str | None = None):
         super().__init__()
-        key_scope.install()  # keys typed into a field stay there (Enter in a spin box ≠ accept image)
         self.backbone_override = backbone  # main.py --backbone: this run only, like MASKCURATOR_BACKBONE
         self.setObjectName("mainWindow")
         self.setWindowTitle("MaskCurator")
@@ -97,6 +96,7 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(QLabel(" Prompt class "))
         toolbar.addWidget(self.prompt.class_combo)
         self._wire()
+        self.key_scope = key_scope.install(self)  # keys typed into a field stay there (Enter ≠ accept)
         self._update_undo_actions()
         self.resize(1400, 860)
         if folder is not None:

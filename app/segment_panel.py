@@ -7,7 +7,7 @@ the store – one undo step each – and the window hands the reloaded records o
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
@@ -24,6 +24,19 @@ def swatch(rgb: tuple[int, int, int], size: int = 14) -> QIcon:
     return QIcon(pm)
 
 
+class _SegmentTree(QTreeWidget):
+    """Delete / Backspace delete the selected segments (``deleteRequested``); with ``ownKeys`` the
+    window's "reject image" shortcut on the same keys stays out of the way (:mod:`app.key_scope`)."""
+
+    deleteRequested = Signal()
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.deleteRequested.emit()
+            return
+        super().keyPressEvent(event)
+
+
 class SegmentPanel(QWidget):
     selectionChangedIds = Signal(list)
     actionRequested = Signal(str, list)  # "accept" | "reject" | "merge" | "delete", segment ids
@@ -36,7 +49,7 @@ class SegmentPanel(QWidget):
         self.source_combo = QComboBox()
         self.source_combo.addItem(ALL_SOURCES)
         self.source_combo.currentTextChanged.connect(self._on_source)
-        self.tree = QTreeWidget()
+        self.tree = _SegmentTree()
         self.tree.setHeaderLabels(["Segment", "Class", "State", "Source", "Score", "Area"])
         self.tree.setRootIsDecorated(False)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -49,7 +62,7 @@ class SegmentPanel(QWidget):
         header.setMinimumSectionSize(40)
         # Delete / Backspace in the list delete the selected segments (not the window's "reject image")
         self.tree.setProperty(OWN_KEYS, [int(Qt.Key.Key_Delete), int(Qt.Key.Key_Backspace)])
-        self.tree.installEventFilter(self)
+        self.tree.deleteRequested.connect(lambda: self.request("delete"))
 
         self.accept_btn = QPushButton("Accept")
         self.reject_btn = QPushButton("Reject")
@@ -90,13 +103,6 @@ class SegmentPanel(QWidget):
         self._update_buttons()
         self.tree.itemSelectionChanged.connect(self._update_buttons)
         self.selectionChangedIds.connect(lambda _ids: self._sync_class_box())
-
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt name)
-        if (obj is self.tree and event.type() == QEvent.Type.KeyPress
-                and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)):
-            self.request("delete")
-            return True
-        return super().eventFilter(obj, event)
 
     # -- content ---------------------------------------------------------------------------------
 
