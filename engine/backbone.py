@@ -162,13 +162,14 @@ class FilterBackbone(Backbone):
     """The weight-free backbone: ilastik's filter bank on Lab (``engine.filters``) pooled to patches.
 
     Same contract as the ViT: ``normalise`` (inherited: ImageNet mean/std, cropped to the patch
-    multiple) and ``__call__(batch) -> TokenBatch``; the normalisation is undone inside. ``keys``
-    are standardised per image (DSM's within-image affinity), ``tokens`` carry a fixed normalisation
-    (comparable across images: STEGO, IAL, dataset clustering), ``cls`` is the mean token.
+    multiple) and ``__call__(batch) -> TokenBatch``; the normalisation is undone inside. ``tokens``
+    carry a fixed normalisation (comparable across images: STEGO, IAL, dataset clustering), ``keys``
+    are the same scaled to unit-ish norm (``key_norm="image"``: standardised per image instead),
+    ``cls`` is the mean token. See ``engine.filters.tokens_from_raw``.
     """
 
     def __init__(self, spec: BackboneSpec, device: torch.device, patch_size: int,
-                 position_weight: float = 0.0):
+                 position_weight: float = 0.0, key_norm: str = "fixed"):
         from .filters import FilterSettings
 
         self.model = None
@@ -179,6 +180,7 @@ class FilterBackbone(Backbone):
         self.embed_dim = self.settings.n_channels
         self.num_prefix_tokens = 0
         self.position_weight = float(position_weight)
+        self.key_norm = key_norm
         self._keys = None
 
     def to(self, device: torch.device) -> "FilterBackbone":
@@ -195,7 +197,7 @@ class FilterBackbone(Backbone):
         mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
         raw = patch_features((images * std + mean).clamp_(0.0, 1.0), self.patch_size, self.settings)
-        t = tokens_from_raw(raw, self.position_weight)
+        t = tokens_from_raw(raw, self.position_weight, self.key_norm)
         return TokenBatch(keys=t.keys, tokens=t.tokens, cls=t.cls, patch_size=self.patch_size)
 
 
