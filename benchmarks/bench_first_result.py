@@ -6,7 +6,7 @@
 A warm analyzer (backbone loaded, one warm-up image) analyses ``--n`` images it has never seen, as the
 app does when a person opens one: decode → ViT features → graph + eigenvectors → box + patch-level object
 mask (**first result**, ``on_partial``) → CRF, segments, matting (**full**). Each image is analysed twice,
-alternating, by the current path and by the *previous* one in the same process (dense ``eigh`` up to 600
+alternating which goes first, by the current path and by the *previous* one in the same process (dense ``eigh`` up to 600
 nodes, default thread pools, full-size decode; no first result, so its "first" is its full time), so
 both see the same load on a shared machine; ratios are the figures to trust. Also prints the feature
 cache size per image (target 3) of the new format and of the previous one (float16 + input image).
@@ -120,17 +120,24 @@ def main(argv: list[str] | None = None) -> dict:
     analyzer = Analyzer(settings, device)  # no feature cache: every image is new
     analyzer.analyze(paths[0])  # warm-up (allocator, first-call costs)
     new_first, new_full, old_full, cpu_first, cpu_full, cpu_old = [], [], [], [], [], []
-    for p in paths[1:]:
-        f, full, f_cpu, full_cpu = time_one(analyzer, p, device)
-        new_first.append(f)
-        new_full.append(full)
-        cpu_first.append(f_cpu)
-        cpu_full.append(full_cpu)
-        if not args.no_baseline:
+    for j, p in enumerate(paths[1:]):
+        def current():
+            f, full, f_cpu, full_cpu = time_one(analyzer, p, device)
+            new_first.append(f)
+            new_full.append(full)
+            cpu_first.append(f_cpu)
+            cpu_full.append(full_cpu)
+
+        def previous():
             with previous_paths():
                 _, o_full, _, o_cpu = time_one(analyzer, p, device)
             old_full.append(o_full)
             cpu_old.append(o_cpu)
+
+        # alternate which path sees the image first (file cache, allocator state)
+        order = [current] if args.no_baseline else ([current, previous] if j % 2 == 0 else [previous, current])
+        for run in order:
+            run()
     new_mib, old_mib, tokens = cache_sizes(analyzer, paths[1:])
     n = len(new_first)
     res = {
