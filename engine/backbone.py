@@ -14,6 +14,7 @@ the keys out of the fused qkv projection.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import math
@@ -158,6 +159,22 @@ class Backbone:
         return TokenBatch(keys=keys, tokens=tokens, cls=out[:, 0].float(), patch_size=self.patch_size)
 
 
+@contextlib.contextmanager
+def _single_thread(enabled: bool):
+    """One torch CPU thread inside: the filter bank is many short memory-bound kernels, which one
+    thread runs as fast as two (1024 px: ~150 ms), while with two OpenMP threads on cores shared with
+    other processes every kernel can wait for a descheduled partner (measured 0.3–3 s)."""
+    if not enabled or torch.get_num_threads() == 1:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class FilterBackbone(Backbone):
     """The weight-free backbone: ilastik's filter bank on Lab (``engine.filters``) pooled to patches.
 
@@ -194,10 +211,10 @@ class FilterBackbone(Backbone):
         if images.shape[-2] % self.patch_size or images.shape[-1] % self.patch_size:
             raise ValueError("image size must be a multiple of the patch size; use normalise()")
         images = images.to(self.device, torch.float32)
-        mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
-        raw = patch_features((images * std + mean).clamp_(0.0, 1.0), self.patch_size, self.settings)
-        t = tokens_from_raw(raw, self.position_weight, self.key_norm)
+        undo = (torch.tensor(IMAGENET_STD), torch.tensor(IMAGENET_MEAN))  # back to [0, 1] RGB, after pooling
+        with _single_thread(self.device.type == "cpu"):
+            raw = patch_features(images, self.patch_size, self.settings, affine=undo)
+            t = tokens_from_raw(raw, self.position_weight, self.key_norm)
         return TokenBatch(keys=t.keys, tokens=t.tokens, cls=t.cls, patch_size=self.patch_size)
 
 

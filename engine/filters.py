@@ -174,17 +174,17 @@ def _residual(sigma: float, level: int) -> float:
 
 
 def _diff_x(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """Central difference along W into ``out`` (np.gradient: one-sided at the two edges); unscaled ×2."""
+    """Central difference x₊₁ − x₋₁ along W into ``out`` (np.gradient × 2; one-sided at the two edges)."""
     torch.sub(x[..., 2:], x[..., :-2], out=out[..., 1:-1])
-    out[..., 0] = (x[..., 1] - x[..., 0]) * 2
-    out[..., -1] = (x[..., -1] - x[..., -2]) * 2
+    torch.sub(x[..., 1], x[..., 0], out=out[..., 0]).mul_(2)
+    torch.sub(x[..., -1], x[..., -2], out=out[..., -1]).mul_(2)
     return out
 
 
 def _diff_y(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     torch.sub(x[..., 2:, :], x[..., :-2, :], out=out[..., 1:-1, :])
-    out[..., 0, :] = (x[..., 1, :] - x[..., 0, :]) * 2
-    out[..., -1, :] = (x[..., -1, :] - x[..., -2, :]) * 2
+    torch.sub(x[..., 1, :], x[..., 0, :], out=out[..., 0, :]).mul_(2)
+    torch.sub(x[..., -1, :], x[..., -2, :], out=out[..., -1, :]).mul_(2)
     return out
 
 
@@ -329,19 +329,29 @@ def pixel_features(rgb: np.ndarray | torch.Tensor, settings: FilterSettings = Fi
 
 
 @torch.inference_mode()
-def patch_features(rgb01: torch.Tensor, patch: int, settings: FilterSettings = FilterSettings()) -> torch.Tensor:
+def patch_features(rgb01: torch.Tensor, patch: int, settings: FilterSettings = FilterSettings(),
+                   affine: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Filter responses averaged over each ``patch`` × ``patch`` cell: (B, 3, H, W) in [0, 1] (H, W
     multiples of ``patch``) → (B, C, H/patch, W/patch). The backbone's fast path: the finest level
     keeps 8×8 samples per cell (16-px patches: half resolution), and the structure tensor's
-    integration window is the cell (mean of ∇G∇Gᵀ over the cell, then its eigenvalues)."""
+    integration window is the cell (mean of ∇G∇Gᵀ over the cell, then its eigenvalues).
+    ``affine`` = (scale, offset) (3,) turns the input into [0, 1] RGB (``x·scale + offset``, clamped)
+    *after* the first 2×2 averaging, which it commutes with: a normalised ViT batch goes in as it is."""
     b, _, h, w = rgb01.shape
+
+    def to_rgb01(x: torch.Tensor) -> torch.Tensor:
+        if affine is None:
+            return x
+        scale, offset = (a.to(x).view(1, 3, 1, 1) for a in affine)
+        return (x * scale + offset).clamp_(0.0, 1.0)
+
     gh, gw = h // patch, w // patch
     finest = 0 if settings.exact else max(0, int(math.log2(max(patch // 8, 1))))
     if finest and h % 2 ** finest == 0 and w % 2 ** finest == 0:  # Lab of the averaged image (cheaper)
-        lab = rgb_to_lab(F.avg_pool2d(rgb01, 2 ** finest))
+        lab = rgb_to_lab(to_rgb01(F.avg_pool2d(rgb01, 2 ** finest)))
     else:
         finest = 0
-        lab = rgb_to_lab(rgb01)
+        lab = rgb_to_lab(to_rgb01(rgb01))
     out = torch.empty(b, len(settings.sigmas), len(FAMILIES), 3, gh, gw, device=lab.device)
     by_level = _levels(settings, finest)
     pyramid = _pyramid(lab, max(by_level), finest)

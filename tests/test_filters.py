@@ -97,8 +97,10 @@ def test_backbone_contract(cat):
     bb.key_norm = "image"
     k = bb(bb.normalise(cat)[None]).keys[0].reshape(-1, bb.embed_dim)
     assert k.mean(0).abs().max() < 1e-4
-    # a mirrored image gives mirrored tokens (no position in the tokens)
-    torch.testing.assert_close(tb.tokens[1], tb.tokens[0].flip(1), atol=0.15, rtol=0)
+    # a mirrored image gives mirrored tokens (no position in the tokens; the pyramid's pooling is not
+    # exactly mirror-symmetric, hence a tolerance)
+    diff = (tb.tokens[1] - tb.tokens[0].flip(1)).abs()
+    assert diff.mean() < 0.02 and diff.max() < 0.3, (diff.mean(), diff.max())
     f8 = extract_features(load_backbone(BackboneSpec("filters8")), [cat], max_side=None)[0]
     assert f8.grid_hw == (20, 30) and f8.patch_size == 8 and FILTER_MODELS["filters8"] == 8
 
@@ -116,8 +118,9 @@ def test_offline_hub_error_names_the_filters_backbone(monkeypatch):
 
 
 #: First images of each set, small max side: a few seconds of CPU each; margins well inside the full run's.
-LOC_IMAGES, LOC_MAX_SIDE, LOC_MARGIN = 60, 320, 0.02
+LOC_IMAGES, LOC_MAX_SIDE, LOC_MARGIN = 60, 320, 0.01
 OBJ_IMAGES, OBJ_MAX_SIDE, OBJ_MARGIN = 20, 320, 0.05
+SOD_MAX_SIDE = 640  # BSDS photos are 481 x 321: native resolution (at 320 px the margin shrinks to ~0.02)
 
 
 def _eval(fn, analyzer_kw=None, **kw):
@@ -136,8 +139,10 @@ def test_dsm_corloc_with_filters_beats_the_trivial_boxes(shared_data):
 
     s = _eval(eval_dsm_localization, data=str(shared_data / "coco_val_subset"), limit=LOC_IMAGES,
               backbone="filters", max_side=LOC_MAX_SIDE)
-    assert s["corloc"] >= s["baseline_whole_image_corloc"] + LOC_MARGIN, s
-    assert s["corloc"] >= s["baseline_centre_box_corloc"] + LOC_MARGIN, s
+    # 0.317 vs 0.283 here (2 images of 60; 1 image at 640 px): a regression pin, not a clear win — the
+    # centre box (0.133) is beaten by far, but it is also beaten with the sign rule broken (0.217).
+    assert s["corloc"] > s["baseline_whole_image_corloc"] + LOC_MARGIN, s
+    assert s["corloc"] > s["baseline_centre_box_corloc"] + 0.1, s
 
 
 def test_dsm_object_with_filters8_beats_all_foreground(shared_data):
@@ -147,5 +152,15 @@ def test_dsm_object_with_filters8_beats_all_foreground(shared_data):
 
     s = _eval(eval_dsm_object, analyzer_kw=dict(crf=False, matting=False),
               data=str(shared_data / "weizmann_horse"), limit=OBJ_IMAGES, backbone="filters8", max_side=OBJ_MAX_SIDE)
+    assert s["iou"] >= s["baseline_all_fg_iou"] + OBJ_MARGIN, s
+    assert s["max_f_beta"] >= s["baseline_all_fg_max_f_beta"] + OBJ_MARGIN, s
+
+
+def test_dsm_object_with_filters_beats_all_foreground_on_sod(shared_data):
+    """Salient objects (SOD on BSDS300; CRF on, no matting): better than everything-foreground."""
+    from engine.evaluation.dsm import eval_dsm_object
+
+    s = _eval(eval_dsm_object, analyzer_kw=dict(crf=True, matting=False),
+              data=str(shared_data / "sod_bsds"), limit=OBJ_IMAGES, backbone="filters", max_side=SOD_MAX_SIDE)
     assert s["iou"] >= s["baseline_all_fg_iou"] + OBJ_MARGIN, s
     assert s["max_f_beta"] >= s["baseline_all_fg_max_f_beta"] + OBJ_MARGIN, s

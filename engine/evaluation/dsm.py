@@ -18,7 +18,8 @@ from .base import EvalReport, evaluation
 
 
 def add_dsm_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backbone", default="dino_vits16", help="hub name, random_* or checkpoint path")
+    p.add_argument("--backbone", default="dino_vits16",
+                   help="hub name, filters / filters8 (weight-free, offline), random_* or checkpoint path")
     p.add_argument("--max-side", type=int, default=640, help="feature resolution")
 
 
