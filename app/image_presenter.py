@@ -171,6 +171,7 @@ class ImagePresenter(QObject):
             self._apply_overlays(res.image_id)
         if not res.cached:
             self.status.emit(f"{res.overlays.path.name} analysed in {res.seconds:.1f} s")
+        self.prefetch_ahead()  # e.g. after new settings dropped the prefetches: keep N ahead again
 
     def _apply_overlays(self, image_id: int) -> None:
         overlays = self.analysis.overlays[image_id]

@@ -321,8 +321,11 @@ class MainWindow(QMainWindow):
         layer.set_visible(True)
 
     def _on_eigen_changed(self) -> None:
+        """λ in the status line when the user picks a vector (keys 1–9, Layers tab); not on every new
+        image, which would hide "Accepted x; now y" (the Layers tab lists each image's eigenvalues)."""
         layer = self.canvas.layer("eigen")
-        if layer.has_data() and layer.visible:
+        said, self._eigen_said = getattr(self, "_eigen_said", None), (layer.index, layer.visible)
+        if layer.has_data() and layer.visible and said != self._eigen_said:
             k = layer.shown_index()
             self.set_status(f"Eigenvector {k} (λ = {float(layer.eigenvalues[k]):.4f})")
 
@@ -378,6 +381,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         """Close at once: nothing waits for a job that cannot stop (the engine thread is a daemon)."""
+        self._save_settings()  # geometry of the visible window
         self.hide()
         self.loader.shutdown()
         self.filmstrip.model_.shutdown()

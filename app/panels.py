@@ -72,6 +72,7 @@ def build_panels(window: QMainWindow, jobs: JobsIndicator) -> Panels:
     sb = window.statusBar()
     sb.addWidget(p.status_label, 1)
     sb.addPermanentWidget(p.image_label)
+    sb.addPermanentWidget(jobs.label)
     sb.addPermanentWidget(jobs.bar)
     sb.addPermanentWidget(jobs.cancel_button)
     return p

@@ -55,10 +55,9 @@ class SegmentPanel(QWidget):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setAlternatingRowColors(True)
         self.tree.itemSelectionChanged.connect(lambda: self.selectionChangedIds.emit(self.selected_ids()))
-        header = self.tree.header()  # every column as wide as its content; the name takes the rest
+        header = self.tree.header()  # every column as wide as its content (scrolls sideways if need be)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(40)
         # Delete / Backspace in the list delete the selected segments (not the window's "reject image")
         self.tree.setProperty(OWN_KEYS, [int(Qt.Key.Key_Delete), int(Qt.Key.Key_Backspace)])

@@ -481,5 +481,5 @@ def test_unchecked_checkboxes_are_visible_and_columns_fit(qtbot, folder):
     assert max(lum) - min(lum) > 80  # an outline that stands out from the dark background
     w = open_window(qtbot, folder)
     tree = w.segment_panel.tree
-    for col in range(1, tree.columnCount()):
+    for col in range(tree.columnCount()):
         assert tree.header().sectionSize(col) >= tree.sizeHintForColumn(col), col
