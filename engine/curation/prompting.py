@@ -4,7 +4,8 @@ Why a session object: the per-image graph and its factorisation (:class:`engine.
 cost far more than a click, so they are built once per image on the engine thread and kept for the
 last few images; every click is then one cheap ``refine`` job (latest request wins in the app).
 Where real ViT weights are loaded, the image's patch features (from the feature cache) join the graph;
-with ``random_*`` weights they would only add noise, so the weight-free graph is used alone.
+with ``random_*`` weights they would only add noise (and the weight-free ``filters`` features repeat what the
+colour graph already holds; not evaluated with clicks), so the weight-free graph is used alone.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ class PromptSessions:
 
     def _features(self, path: Path, rgb: np.ndarray, settings: CurationSettings | None, device):
         """Cached ViT patch features when real weights are in use, else None (weight-free graph)."""
-        if self.holder is None or settings is None or settings.backbone.startswith("random_"):
+        from ..backbone import FILTER_MODELS
+
+        if (self.holder is None or settings is None or settings.backbone.startswith("random_")
+                or settings.backbone in FILTER_MODELS):  # the graph already holds colour/texture
             return None
         try:
             return self.holder.get(settings, device).provider.features_for(path, rgb)
