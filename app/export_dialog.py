@@ -7,15 +7,17 @@ or the ExportError message – inline. Formats, their options and default names 
 
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass
+from dataclasses import fields, is_dataclass, replace
 from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QFrame, QHBoxLayout,
-                               QLabel, QLineEdit, QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget)
+                               QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from engine.curation import ExportRequest, export_formats, run_export
+from engine.curation.export import check_export_target
+from engine.export.report import ExportError, ExportTargetExists
 
 from .bridge import EngineBridge
 
@@ -197,6 +199,16 @@ class ExportDialog(QDialog):
             self._show_error("Choose an output path.")
             return None
         req = self.request()
+        try:
+            check_export_target(self.store, self._fmt(), req)
+        except ExportTargetExists as exc:  # a foreign file / folder: replace only if the user says so
+            if not self.confirm_replace(str(exc)):
+                self._show_error(str(exc))
+                return None
+            req = replace(req, force=True)
+        except ExportError as exc:  # never replaceable (an image of the project, its data)
+            self._show_error(str(exc))
+            return None
         self.last_report, self.last_error = None, None
         self.export_btn.setEnabled(False)
         self.progress.setVisible(True)
@@ -216,6 +228,13 @@ class ExportDialog(QDialog):
         self.report_label.setProperty("error", False)
         self.report_label.setText(describe_report(report))
         self.exported.emit(report)
+
+    def confirm_replace(self, message: str) -> bool:
+        """Ask before an export replaces something that is not a previous export of this kind."""
+        answer = QMessageBox.question(self, "Replace existing file?", f"{message}\n\nReplace it?",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _on_error(self, message: str, _tb: str) -> None:
         # "export failed: <ExportError message>": drop the job-name prefix the engine adds

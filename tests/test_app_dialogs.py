@@ -174,3 +174,30 @@ def test_train_dialog_trains_and_runs_on_dataset(qtbot, folder):
     rgb = w._load_rgb(w.store.image(w.current_id))
     assert np.array_equal(w.store.segment_mask(props[0].id), ~(rgb.mean(axis=2) / 255.0 > 0.4))
     assert "tiny" in [w.segment_panel.source_combo.itemText(i) for i in range(w.segment_panel.source_combo.count())]
+
+
+def test_export_dialog_asks_before_replacing_a_foreign_file_and_never_an_image(qtbot, folder, tmp_path):
+    w = open_window(qtbot, folder)
+    st = w.store
+    seg = st.segments(w.current_id, source="dsm.object")[0]
+    st.set_segments_state([seg.id], "accepted")
+    dlg = w.open_export_dialog()
+    dlg.image_filter.setCurrentText("All images except rejected")
+    dlg.include_unlabelled.setChecked(True)
+    foreign = tmp_path / "notes.json"
+    foreign.write_text("my notes")
+    asked: list[str] = []
+    dlg.confirm_replace = lambda msg: asked.append(msg) or False  # the user says No
+    dlg.out.setText(str(foreign))
+    assert dlg.start_export() is None
+    assert asked and foreign.read_text() == "my notes" and dlg.last_error
+    dlg.confirm_replace = lambda msg: asked.append(msg) or True  # … and then Yes
+    with qtbot.waitSignal(dlg.exported, timeout=30_000):
+        assert dlg.start_export() is not None
+    assert foreign.read_text() != "my notes"
+    # a photo of the project is never replaced, and the user is not even asked
+    photo = next(folder.glob("*.png"))
+    before, n = photo.read_bytes(), len(asked)
+    dlg.out.setText(str(photo))
+    assert dlg.start_export() is None
+    assert len(asked) == n and photo.read_bytes() == before and dlg.last_error
