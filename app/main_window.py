@@ -223,6 +223,8 @@ class MainWindow(QMainWindow):
         msg = f"Opened {paths.folder} — {len(records)} images"
         if bad:
             msg += f"; {len(bad)} could not be read (marked in the list)"
+        if getattr(paths, "notice", ""):  # e.g. a read-only image folder: project data kept elsewhere
+            msg += f" — {paths.notice}"
         self.set_status(msg)
         self.projectOpened.emit(str(paths.folder))
         self.recent_menu.remember(paths.folder)
