@@ -26,6 +26,19 @@ IGNORE = 255
 MAX_CLASSES = 254
 
 
+
+def paint_label_map(store, item, value_of: dict, conflict: int) -> np.ndarray:
+    """uint8 (H, W) class-value map of one selected image: each segment painted with its class value;
+    a pixel two different classes claim gets ``conflict`` (ignore / void) rather than the later one."""
+    img = item.image
+    labels = np.zeros((img.height, img.width), dtype=np.uint8)
+    for seg in item.segments:
+        mask = store.segment_mask(seg.id)
+        value = value_of[seg.class_id]
+        current = labels[mask]
+        labels[mask] = np.where((current == 0) | (current == value), value, conflict)
+    return labels
+
 def _png_bytes(labels: np.ndarray, palette: list[int]) -> bytes:
     img = Image.fromarray(labels, mode="P")
     img.putpalette(palette)
@@ -78,13 +91,8 @@ def export_semantic_pngs(store: ProjectStore, out_dir: str | Path, *, states=("a
                 if ctx is not None and k % 10 == 0:
                     ctx.progress(k / n, f"semantic export: image {k + 1}/{len(sel.items)}")
                 img = item.image
-                labels = np.zeros((img.height, img.width), dtype=np.uint8)
-                for seg in item.segments:
-                    mask = store.segment_mask(seg.id)
-                    value = value_of[seg.class_id]
-                    current = labels[mask]
-                    labels[mask] = np.where((current == 0) | (current == value), value, IGNORE)
-                    n_painted += 1
+                labels = paint_label_map(store, item, value_of, IGNORE)
+                n_painted += len(item.segments)
                 stem = Path(img.path).stem
                 name = f"{stem}.png" if f"{stem}.png" not in used_names else f"{stem}_{img.id}.png"
                 used_names.add(name)

@@ -23,6 +23,7 @@ from .atomic import MARKER, atomic_folder, atomic_write_bytes
 from .formats import ExportFormat, register_export_format
 from .report import ExportError, ExportReport
 from .selection import select
+from .semantic import paint_label_map
 
 VOID = 255
 MAX_CLASSES = 254
@@ -74,13 +75,8 @@ def export_voc(store: ProjectStore, out_dir: str | Path, *, states=("accepted",)
                 if ctx is not None and k % 10 == 0:
                     ctx.progress(k / n, f"VOC export: image {k + 1}/{len(sel.items)}")
                 img = item.image
-                labels = np.zeros((img.height, img.width), dtype=np.uint8)
-                for seg in item.segments:
-                    mask = store.segment_mask(seg.id)
-                    value = value_of[seg.class_id]
-                    current = labels[mask]
-                    labels[mask] = np.where((current == 0) | (current == value), value, VOID)
-                    n_painted += 1
+                labels = paint_label_map(store, item, value_of, VOID)
+                n_painted += len(item.segments)
                 stem = Path(img.path).stem
                 name = stem if stem not in used else f"{stem}_{img.id}"
                 used.add(name)
