@@ -72,11 +72,12 @@ class _RegistryChoices:
         return iter(self._names())
 
 
-def _open_project(folder: str, create: bool = True, project_dir: str | None = None):
+def _open_project(folder: str, create: bool = True, project_dir: str | None = None,
+                  recursive: bool | None = None):
     from .curation.project import ProjectOpenError, open_project
 
     try:
-        store, paths = open_project(folder, create, project_dir=project_dir)
+        store, paths = open_project(folder, create, project_dir=project_dir, recursive=recursive)
     except ProjectOpenError as exc:
         raise CliError(_show(exc)) from None
     if paths.notice:
@@ -101,7 +102,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise CliError(f"--batch-size must be at least 1 (got {args.batch_size})")
     export_states = _states(args.export_states) if args.export else ()
-    store, paths = _open_project(args.folder, project_dir=args.project)
+    store, paths = _open_project(args.folder, project_dir=args.project, recursive=args.recursive)
     n_bad = 0
     try:
         unreadable = [r for r in store.images() if r.error]
@@ -485,6 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=int, default=8)
     b.add_argument("--no-crf", action="store_true")
     b.add_argument("--no-matting", action="store_true")
+    b.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=None,
+                   help="also add the images of subfolders (remembered by the project; default: as last time, "
+                        "a new project: no)")
     b.add_argument("--recompute", action="store_true",
                    help="ignore cached analyses and replace uncurated proposals")
     b.add_argument("--seed", type=int, default=0)

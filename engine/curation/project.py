@@ -8,18 +8,26 @@ Where the data lives: ``<folder>/.maskcurator/`` by default; ``project_dir`` put
 CLI's ``--project DIR``); an image folder that cannot be written (read-only media, someone else's
 dataset) falls back to a per-user folder (:func:`engine.project.fallback_data_dir`), said in
 ``paths.notice``. Image paths are stored relative to the image folder either way.
+
+Subfolders: ``recursive=True`` also adds the images of every subfolder (hidden ones, the project data
+folder and symlinked folders — possible loops — are not entered); the choice is remembered in the
+project (``recursive=None`` reuses it), so a reopen finds the images added to subfolders since.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 from ..fileio import describe_os_error
-from ..imageio import IMAGE_SUFFIXES, scan_images
+from ..imageio import IMAGE_SUFFIXES, ImageScan, scan_images
 from ..project import ProjectPaths, fallback_data_dir, project_paths
 
 _NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+#: project setting: the folder was opened with its subfolders (reused when ``recursive`` is None).
+RECURSIVE_SETTING = "project.recursive_scan"
 
 
 class ProjectOpenError(Exception):
@@ -28,6 +36,29 @@ class ProjectOpenError(Exception):
     def __init__(self, title: str, message: str):
         super().__init__(message)
         self.title = title
+
+
+def scan_folder(folder: str | Path, recursive: bool = False, skip: tuple[Path, ...] = ()) -> ImageScan:
+    """:func:`engine.imageio.scan_images` of ``folder`` and, with ``recursive``, of its subfolders (sorted,
+    top-down). Hidden folders, ``skip`` (the project data folder) and symlinked folders are not entered;
+    a subfolder that cannot be listed is left out (only ``folder`` itself must be readable)."""
+    top = scan_images(folder)
+    if not recursive:
+        return top
+    images, problems = list(top.images), list(top.problems)
+    skipped = {os.path.abspath(p) for p in skip}
+    for dirpath, dirnames, _files in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames
+                             if not d.startswith(".") and os.path.abspath(os.path.join(dirpath, d)) not in skipped)
+        if os.path.abspath(dirpath) == os.path.abspath(folder):
+            continue
+        try:
+            sub = scan_images(dirpath)
+        except OSError:
+            continue
+        images.extend(sub.images)
+        problems.extend(sub.problems)
+    return ImageScan(tuple(images), tuple(problems))
 
 
 def _with_data_dir(paths: ProjectPaths, data_dir: Path, notice: str) -> ProjectPaths:
@@ -58,12 +89,21 @@ def _prepare(paths: ProjectPaths, explicit: bool) -> ProjectPaths:
     return fallback
 
 
-def open_project(folder: str | Path, create: bool = True, project_dir: str | Path | None = None):
+def _scan(paths: ProjectPaths, recursive: bool) -> ImageScan:
+    try:
+        return scan_folder(paths.folder, recursive, skip=(paths.root,))
+    except OSError as exc:
+        raise ProjectOpenError("Cannot open folder", f"{paths.folder}: {describe_os_error(exc)}") from None
+
+
+def open_project(folder: str | Path, create: bool = True, project_dir: str | Path | None = None,
+                 recursive: bool | None = None):
     """``(store, paths)`` of ``folder``'s project. With ``create`` a missing project is made and new
     images in the folder are added (entries that only look like images — a folder named ``x.jpg``, a
     symlink loop — are added as unreadable, with the reason); without it a folder that has no project
     is an error. ``project_dir``: where the project data lives (default ``<folder>/.maskcurator``, or the
-    per-user fallback when the folder is read-only; ``paths.notice`` then says so)."""
+    per-user fallback when the folder is read-only; ``paths.notice`` then says so). ``recursive``: also
+    add the images of subfolders (None: as the project was last opened; a new project: no)."""
     from ..store import ProjectStore
 
     paths: ProjectPaths = project_paths(folder, project_dir)
@@ -76,11 +116,10 @@ def open_project(folder: str | Path, create: bool = True, project_dir: str | Pat
     if not create and not paths.database.exists():
         raise ProjectOpenError("No project", f"no MaskCurator project in {paths.root} "
                                              f"(run `main.py batch {folder}` first)")
-    try:
-        scan = scan_images(paths.folder) if create else None
-    except OSError as exc:
-        raise ProjectOpenError("Cannot open folder", f"{paths.folder}: {describe_os_error(exc)}") from None
-    if create and not scan.images and not scan.problems and not paths.database.exists():
+    existed = paths.database.exists()
+    scanned_recursive = bool(recursive)
+    scan = _scan(paths, scanned_recursive) if create and (recursive is not None or not existed) else None
+    if create and not existed and not scan.images and not scan.problems:
         formats = ", ".join(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
         raise ProjectOpenError("No images", f"no images found in {paths.folder} (supported: {formats})")
     if create:
@@ -91,7 +130,16 @@ def open_project(folder: str | Path, create: bool = True, project_dir: str | Pat
         raise ProjectOpenError("Cannot open project", str(exc)) from None
     if create:
         try:
+            remembered = bool(store.get_setting(RECURSIVE_SETTING, False))
+            if scan is None or (recursive is None and remembered != scanned_recursive):
+                scanned_recursive = remembered if recursive is None else bool(recursive)
+                scan = _scan(paths, scanned_recursive)
+            if remembered != scanned_recursive:
+                store.set_setting(RECURSIVE_SETTING, scanned_recursive)
             store.add_images(scan.images, errors=dict(scan.problems))
+        except ProjectOpenError:
+            store.close()
+            raise
         except Exception as exc:  # noqa: BLE001 - a full disk while adding: one line, store closed
             store.close()
             raise ProjectOpenError("Cannot open project", f"{paths.database}: {exc}") from None

@@ -319,7 +319,8 @@ class ProjectStore:
             int(row["id"]), int(row["image_id"]), row["source"], SegmentState(row["state"]),
             None if row["class_id"] is None else int(row["class_id"]),
             None if row["label"] is None else int(row["label"]), float(row["score"]), row["name"],
-            (int(row["bbox_x"]), int(row["bbox_y"]), int(row["bbox_w"]), int(row["bbox_h"])), int(row["area"]))
+            (int(row["bbox_x"]), int(row["bbox_y"]), int(row["bbox_w"]), int(row["bbox_h"])), int(row["area"]),
+            int(row["z"]))
 
     def _image_row(self, conn: sqlite3.Connection, image_id: int) -> sqlite3.Row:
         row = conn.execute("SELECT * FROM images WHERE id=?", (int(image_id),)).fetchone()
@@ -438,6 +439,56 @@ class ProjectStore:
             row = conn.execute(f"SELECT id FROM images WHERE {cond} AND id<? ORDER BY id LIMIT 1",
                                [*args, int(after_id)]).fetchone()
         return None if row is None else int(row[0])
+
+    # -- review queries (large folders: the filmstrip filters and sorts in SQL, not over records) --
+    def status_counts(self) -> dict[str, int]:
+        """Images per status plus ``unreadable`` (error set, whatever the status) and ``total``."""
+        conn = self._conn()
+        counts = {s.value: 0 for s in ImageStatus}
+        for status, n in conn.execute("SELECT status, COUNT(*) FROM images GROUP BY status"):
+            counts[str(status)] = int(n)
+        counts["unreadable"] = int(conn.execute("SELECT COUNT(*) FROM images WHERE error IS NOT NULL").fetchone()[0])
+        counts["total"] = int(conn.execute("SELECT COUNT(*) FROM images").fetchone()[0])
+        return counts
+
+    def proposal_sources(self) -> list[str]:
+        """Sources that have open (``proposed``) segments, sorted."""
+        rows = self._conn().execute("SELECT DISTINCT source FROM segments WHERE state='proposed' ORDER BY source")
+        return [str(r[0]) for r in rows]
+
+    def image_ids(self, *, status: ImageStatus | str | None = None, unreadable: bool | None = None,
+                  proposal_source: str | None = None, order: str = "id") -> list[int]:
+        """Image ids matching every given condition. ``unreadable``: error set (True) / not (False);
+        ``proposal_source``: has open proposals from that source. ``order``: ``id`` (add order),
+        ``path`` (relative path, i.e. file name within the folder) or ``score`` (lowest open-proposal
+        score first — the least certain image; images without open proposals last, by path)."""
+        conds, args = [], []
+        if status is not None:
+            conds.append("i.status=?")
+            args.append(image_status(status).value)
+        if unreadable is not None:
+            conds.append("i.error IS NOT NULL" if unreadable else "i.error IS NULL")
+        if proposal_source is not None:
+            conds.append("EXISTS (SELECT 1 FROM segments s WHERE s.image_id=i.id AND s.source=? "
+                         "AND s.state='proposed')")
+            args.append(str(proposal_source))
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        if order == "id":
+            sql = f"SELECT i.id FROM images i{where} ORDER BY i.id"
+        elif order == "path":
+            sql = f"SELECT i.id FROM images i{where} ORDER BY i.path, i.id"
+        elif order == "score":
+            sql = (f"SELECT i.id FROM images i LEFT JOIN (SELECT image_id, MIN(score) AS m FROM segments "
+                   f"WHERE state='proposed' GROUP BY image_id) p ON p.image_id=i.id{where} "
+                   f"ORDER BY p.m IS NULL, p.m, i.path, i.id")
+        else:
+            raise StoreError(f"unknown image order {order!r}; expected one of ['id', 'path', 'score']")
+        return [int(r[0]) for r in self._conn().execute(sql, args)]
+
+    def image_names(self) -> list[tuple[int, str]]:
+        """``(id, path relative to the image folder)`` of every image in add order (jump by name)."""
+        rows = self._conn().execute("SELECT id, path FROM images ORDER BY id").fetchall()
+        return [(int(i), key_text(p)) for i, p in rows]
 
     def set_image_tags(self, image_id: int, class_ids: Iterable[int]) -> None:
         """Replace the image-level class tags (IAL's weak labels)."""
@@ -692,18 +743,48 @@ class ProjectStore:
     def set_segment_state(self, segment_id: int, state: SegmentState | str) -> None:
         self.set_segments_state([segment_id], state)
 
-    def set_segments_state(self, segment_ids: Iterable[int], state: SegmentState | str) -> None:
-        """Set the state of many segments as one undo step (e.g. "accept all")."""
+    def set_segments_state(self, segment_ids: Iterable[int], state: SegmentState | str, *,
+                           class_id: Any = _KEEP_CLASS) -> None:
+        """Set the state of many segments as one undo step (e.g. "accept all"); with ``class_id`` (None =
+        unlabelled) also their class in the same step (the app's "apply class on accept": Y labels and
+        accepts at once, and one undo takes back both)."""
         st = segment_state(state)
         ids = list(dict.fromkeys(int(i) for i in segment_ids))
         if not ids:
             return
         what = self._describe_segment(ids[0]) if len(ids) == 1 else f"{len(ids)} segments"
+        if class_id is not _KEEP_CLASS:
+            what += f" as {self._describe_class(class_id)}"
         with self._write(f"{st.value.capitalize()} {what}") as tx:
             for sid in ids:
                 self._segment_row(tx.conn, sid)
+            values: dict[str, Any] = {"state": st.value}
+            if class_id is not _KEEP_CLASS:
+                values["class_id"] = self._check_class(tx.conn, class_id)
             for sid in ids:
-                tx.update("segments", (sid,), {"state": st.value})
+                tx.update("segments", (sid,), values)
+
+    def move_segments_z(self, segment_ids: Iterable[int], where: str) -> None:
+        """Bring segments to the front (``where="front"``: above every other segment of their image) or
+        send them to the back (``"back"``), keeping their order among themselves; one undo step. All
+        must belong to one image (the z-order is per image)."""
+        if where not in ("front", "back"):
+            raise StoreError(f"unknown z-order move {where!r}; expected 'front' or 'back'")
+        ids = list(dict.fromkeys(int(i) for i in segment_ids))
+        if not ids:
+            return
+        what = f"segment {ids[0]}" if len(ids) == 1 else f"{len(ids)} segments"
+        with self._write(f"{'Bring' if where == 'front' else 'Send'} {what} to {where}") as tx:
+            rows = [self._segment_row(tx.conn, sid) for sid in ids]
+            image_ids = {int(r["image_id"]) for r in rows}
+            if len(image_ids) != 1:
+                raise StoreError(f"cannot reorder segments of different images {sorted(image_ids)} together")
+            lo, hi = tx.conn.execute("SELECT MIN(z), MAX(z) FROM segments WHERE image_id=?",
+                                     (image_ids.pop(),)).fetchone()
+            ordered = sorted(rows, key=lambda r: (int(r["z"]), -int(r["area"])))  # their drawing order
+            start = int(hi) + 1 if where == "front" else int(lo) - len(ordered)
+            for i, row in enumerate(ordered):
+                tx.update("segments", (int(row["id"]),), {"z": start + i})
 
     def set_segment_class(self, segment_id: int, class_id: int | None) -> None:
         """Relabel a segment (None = unlabelled); a proposed segment becomes accepted."""
@@ -752,7 +833,7 @@ class ProjectStore:
                 "image_id": image_ids.pop(), "source": sources.pop() if len(sources) == 1 else "manual",
                 "state": SegmentState.ACCEPTED.value, "class_id": cid, "label": None,
                 "score": max(float(r["score"]) for r in rows), "name": rows[0]["name"],
-                **_segment_values(merged)})
+                "z": max(int(r["z"]) for r in rows), **_segment_values(merged)})
             for sid in ids:
                 tx.delete("segments", (sid,))
         return self.segment(new_id)
