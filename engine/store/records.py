@@ -72,7 +72,8 @@ class ClassRecord:
 
 @dataclass(frozen=True)
 class SegmentRecord:
-    """Metadata of one segment; the mask itself is fetched lazily (``store.segment_mask``)."""
+    """Metadata of one segment; the mask itself is fetched lazily (``store.segment_mask``). ``z``: drawing
+    order within its image (higher on top; equal z: smaller segments on top)."""
 
     id: int
     image_id: int
@@ -84,3 +85,4 @@ class SegmentRecord:
     name: str
     bbox: tuple[int, int, int, int]  # (x, y, w, h)
     area: int
+    z: int = 0

@@ -14,8 +14,10 @@ from .records import StoreError
 #: Bump when the layout changes (and add a migration step for older files); newer files are refused.
 #: v1: image paths relative to the folder of the database file (absolute for images outside it, i.e.
 #:     every image of a ``<folder>/.maskcurator/project.sqlite`` project); v2: relative to the image
-#:     folder (``ProjectStore.image_root``), non-UTF-8 names as BLOB keys (engine/store/paths.py).
-SCHEMA_VERSION = 2
+#:     folder (``ProjectStore.image_root``), non-UTF-8 names as BLOB keys (engine/store/paths.py);
+#: v3: ``segments.z`` (drawing order within an image: higher on top; 0 = "by size", set by the app's
+#:     Bring to front / Send to back, so the order a person chose survives a restart and is undoable).
+SCHEMA_VERSION = 3
 
 #: Primary-key columns of every table whose rows the undo log may restore.
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
@@ -60,7 +62,8 @@ CREATE TABLE segments (
     area        INTEGER NOT NULL,
     rle_counts  BLOB NOT NULL,                -- COCO compressed RLE counts
     rle_height  INTEGER NOT NULL,
-    rle_width   INTEGER NOT NULL
+    rle_width   INTEGER NOT NULL,
+    z           INTEGER NOT NULL DEFAULT 0    -- drawing order in the image (higher = on top); v3
 );
 CREATE INDEX segments_by_image ON segments(image_id, source, state);
 CREATE INDEX segments_by_class ON segments(class_id);
@@ -83,7 +86,8 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 def migrate(conn: sqlite3.Connection, rekey: Callable[[object], object]) -> None:
     """Bring an older project file up to :data:`SCHEMA_VERSION` in one transaction (idempotent: another
-    process may have migrated it meanwhile). ``rekey(v1 path) -> v2 key`` rebases image paths (v1 → v2)."""
+    process may have migrated it meanwhile). ``rekey(v1 path) -> v2 key`` rebases image paths (v1 → v2);
+    v2 → v3 adds ``segments.z`` (default 0)."""
     if schema_version(conn) >= SCHEMA_VERSION:
         return
     conn.execute("BEGIN IMMEDIATE")
@@ -99,6 +103,11 @@ def migrate(conn: sqlite3.Connection, rekey: Callable[[object], object]) -> None
                 taken.discard(old)
                 taken.add(new)
             conn.execute("INSERT INTO schema_version(version) VALUES (2)")
+        if schema_version(conn) < 3:
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(segments)")}
+            if "z" not in columns:  # old rows keep "by size" order; old undo rows without z restore to 0
+                conn.execute("ALTER TABLE segments ADD COLUMN z INTEGER NOT NULL DEFAULT 0")
+            conn.execute("INSERT INTO schema_version(version) VALUES (3)")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
