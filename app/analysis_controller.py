@@ -27,6 +27,11 @@ OVERLAY_LRU = 32
 BATCH_CHUNK = 4
 
 
+def _streaming(fn):
+    """``fn`` (an analyze_image partial) with its first result streamed to the job's ``partial`` signal."""
+    return lambda ctx: fn(ctx, on_partial=ctx.partial)
+
+
 def describe_job_error(message: str) -> tuple[str, str]:
     """(title, text) for a failed engine job; out-of-memory gets its own title and what to do."""
     if "out of memory" in message.lower():
@@ -64,6 +69,7 @@ class _Batch:
 
 class AnalysisController(QObject):
     analysed = Signal(object)  # AnalysisDone
+    firstLook = Signal(int, object)  # image id, partial AnalysisOverlays (before CRF / matting)
     imageFailed = Signal(int, str)  # image id, reason (unreadable)
     proposalsChanged = Signal()  # a batch chunk / the clustering wrote proposals
     batchFinished = Signal(object)  # BatchDone summary of "Analyse all"
@@ -79,6 +85,7 @@ class AnalysisController(QObject):
         self.holder: curation.AnalyzerHolder | None = None
         self.settings = curation.CurationSettings()
         self.overlays: OrderedDict[int, curation.AnalysisOverlays] = OrderedDict()
+        self.partials: dict[int, curation.AnalysisOverlays] = {}  # first looks still being completed
         self.current: JobHandle | None = None
         self.current_name = ""
         self.prefetching: dict[int, JobHandle] = {}
@@ -95,12 +102,14 @@ class AnalysisController(QObject):
         self.holder = curation.AnalyzerHolder(paths.feature_cache)
         self.settings = settings
         self.overlays.clear()
+        self.partials.clear()
         self.prefetch_n = user_settings.prefetch_count()
 
     def close(self) -> None:
         self.batch = None
         self.store = None
         self.overlays.clear()
+        self.partials.clear()
         self.prefetching.clear()
 
     def set_settings(self, settings: curation.CurationSettings) -> bool:
@@ -110,6 +119,7 @@ class AnalysisController(QObject):
         if changed:
             self._backbone_failed = None
             self.overlays.clear()
+            self.partials.clear()
             for handle in self.prefetching.values():  # they analyse with the old settings
                 handle.cancel()
             self.prefetching.clear()
@@ -137,8 +147,10 @@ class AnalysisController(QObject):
             handle = self.bridge.submit(fn, name=f"prefetch {path.name}", priority=10)
             self.prefetching[image_id] = handle
             handle.finished.connect(lambda i=image_id, h=handle: self._prefetch_done(i, h))
-        else:
-            handle = self.bridge.submit(fn, name=f"analyse {path.name}", channel="analyse-current", priority=0)
+        else:  # the image on screen: stream its first result (eigenvectors, box, object) as it exists
+            handle = self.bridge.submit(_streaming(fn), name=f"analyse {path.name}", channel="analyse-current",
+                                        priority=0)
+            handle.partial.connect(lambda overlays, i=image_id: self._on_partial(i, overlays))
             self.current, self.current_name = handle, path.name
             waiting = [t.title for t in self.indicator.tasks.values() if t.key not in ("analyse-current",)]
             self.indicator.track(handle, task="analyse-current", title=f"analysis of {path.name}", busy=True,
@@ -175,12 +187,22 @@ class AnalysisController(QObject):
         elif task == "analyse-all":
             self.cancel_batch()
 
+    def _on_partial(self, image_id: int, overlays) -> None:
+        if image_id not in self.overlays:  # a final result never gives way to a partial one
+            self.partials[image_id] = overlays
+            self.firstLook.emit(image_id, overlays)
+
+    def shown_overlays(self, image_id: int):
+        """What to draw for ``image_id``: its final overlays, else its first look, else None."""
+        return self.overlays.get(image_id) or self.partials.get(image_id)
+
     def _on_result(self, res) -> None:
         if res is None:  # a stand-in job (tests) that returned nothing
             return
         if isinstance(res, curation.AnalysisFailed):
             self._on_failed(res)
             return
+        self.partials.pop(res.image_id, None)
         self.overlays[res.image_id] = res.overlays
         self.overlays.move_to_end(res.image_id)
         while len(self.overlays) > OVERLAY_LRU:

@@ -29,6 +29,7 @@ class JobHandle(QObject):
     started = Signal()
     progress = Signal(float, str)  # fraction, message
     message = Signal(str)
+    partial = Signal(object)  # an early result (JobContext.partial) before ``result``
     result = Signal(object)
     error = Signal(str, str)  # message, traceback
     cancelled = Signal()
@@ -56,6 +57,7 @@ class EngineBridge(QObject):
     _error = Signal(int, str, str)
     _cancelled = Signal(int)
     _message = Signal(int, str)
+    _partial = Signal(int, object)
 
     def __init__(self, device: str = "auto", parent: QObject | None = None):
         super().__init__(parent)
@@ -63,6 +65,7 @@ class EngineBridge(QObject):
         self._started.connect(self._deliver_started, q)
         self._progress.connect(lambda rid, f, m: self._emit(rid, "progress", f, m), q)
         self._message.connect(lambda rid, text: self._emit(rid, "message", text), q)
+        self._partial.connect(lambda rid, res: self._emit(rid, "partial", res), q)
         self._result.connect(lambda rid, res: self._end(rid, "result", res), q)
         self._error.connect(lambda rid, msg, tb: self._end(rid, "error", msg, tb), q)
         self._cancelled.connect(lambda rid: self._end(rid, "cancelled"), q)
@@ -76,6 +79,7 @@ class EngineBridge(QObject):
             on_error=lambda rid, msg, tb: emit(self._error, rid, msg, tb),
             on_cancelled=lambda rid: emit(self._cancelled, rid),
             on_message=lambda rid, text: emit(self._message, rid, text),
+            on_partial=lambda rid, res: emit(self._partial, rid, res),
         )
         self.engine = Engine(device, callbacks)
 

@@ -25,6 +25,7 @@ class ImagePresenter(QObject):
     imageShown = Signal(int)  # current image changed (its photo may still be decoding)
     imageDisplayed = Signal(int)  # its photo is on the canvas
     analysisApplied = Signal(int)  # its overlays were just drawn
+    firstLookApplied = Signal(int)  # its first result (before CRF / matting / proposals) was just drawn
     status = Signal(str)
 
     def __init__(self, *, store: Callable[[], object], canvas, stack, placeholder, image_label, filmstrip,
@@ -46,6 +47,7 @@ class ImagePresenter(QObject):
         self.segment_panel.sourceFilterChanged.connect(lambda _s: self.refresh_segments())
         canvas.clicked.connect(self._on_canvas_click)
         analysis.analysed.connect(self._on_analysed)
+        analysis.firstLook.connect(self._on_first_look)
         analysis.imageFailed.connect(self.mark_unreadable)
         analysis.proposalsChanged.connect(self.refresh_segments)
 
@@ -150,7 +152,7 @@ class ImagePresenter(QObject):
         self.displayed_id = img.image_id
         self.refresh_segments()
         self.prompt.set_image(img.image_id, Path(self._store().image(img.image_id).path), img.full_hw)
-        if img.image_id in self.analysis.overlays:
+        if self.analysis.shown_overlays(img.image_id) is not None:
             self._apply_overlays(img.image_id)
         self.imageDisplayed.emit(img.image_id)
         if img.downscaled:
@@ -173,11 +175,17 @@ class ImagePresenter(QObject):
             self.status.emit(f"{res.overlays.path.name} analysed in {res.seconds:.1f} s")
         self.prefetch_ahead()  # e.g. after new settings dropped the prefetches: keep N ahead again
 
+    def _on_first_look(self, image_id: int, _overlays) -> None:
+        """The first result of the current image (eigenvectors, box, object on the patch grid): drawn
+        at once; the full analysis replaces it when it arrives."""
+        if image_id == self.current_id and self.displayed_id == image_id:
+            self._apply_overlays(image_id)
+
     def _apply_overlays(self, image_id: int) -> None:
-        overlays = self.analysis.overlays[image_id]
+        overlays = self.analysis.shown_overlays(image_id)
         for layer in self.canvas.layers.values():
             layer.set_overlays(overlays)
-        self.analysisApplied.emit(image_id)
+        (self.firstLookApplied if overlays.partial else self.analysisApplied).emit(image_id)
 
     # -- segments ------------------------------------------------------------------------------
 

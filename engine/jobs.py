@@ -46,6 +46,7 @@ class JobContext:
     _cancel: threading.Event
     _progress: Callable[[int, float, str], None]
     _message: Callable[[int, str], None]
+    _partial: Callable[[int, Any], None] = lambda rid, result: None
 
     @property
     def cancelled(self) -> bool:
@@ -63,6 +64,11 @@ class JobContext:
     def message(self, text: str) -> None:
         """A warning/info line for the user (status bar / log)."""
         self._message(self.request_id, text)
+
+    def partial(self, result: Any) -> None:
+        """An early, incomplete result a viewer can show while the job goes on (e.g. the first
+        proposal of an analysis before its CRF and matting)."""
+        self._partial(self.request_id, result)
 
 
 JobFn = Callable[[JobContext], Any]
@@ -88,6 +94,7 @@ class EngineCallbacks:
     on_error: Callable[[int, str, str], None] = lambda rid, message, tb: None
     on_cancelled: Callable[[int], None] = lambda rid: None
     on_message: Callable[[int, str], None] = lambda rid, text: None
+    on_partial: Callable[[int, Any], None] = lambda rid, result: None
 
 
 class Engine:
@@ -188,7 +195,7 @@ class Engine:
 
     def _context(self, job: _Queued, device: torch.device) -> JobContext:
         return JobContext(job.request_id, device, job.cancel, self.callbacks.on_progress,
-                          self.callbacks.on_message)
+                          self.callbacks.on_message, self.callbacks.on_partial)
 
     def _run(self, job: _Queued) -> None:
         cb = self.callbacks
