@@ -48,7 +48,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("view_mode", "Select / pan", (K.Key_Escape,),
                "Leave the tool (Prompt: discard the prompts first); in Select / pan: clear the selection"),
     ActionSpec("merge", "Merge", ("M",), "Merge the selected segments"),
-    ActionSpec("accept_segments", "Accept segments", ("Y",)),
+    ActionSpec("accept_segments", "Accept segments", ("Y",),
+               "Accept the selected segments; with an active class (1–9) also label them with it, in one undo step"),
+    ActionSpec("apply_class_on_accept", "Apply class on accept", (),
+               "Y labels the selected segments with the active class as it accepts them", True),
+    ActionSpec("toggle_hidden", "Hide / show segments", ("H",),
+               "Hide the selected segments on the image (not drawn, not clickable); again: show them"),
+    ActionSpec("bring_front", "Bring to front", ("Ctrl+]",), "Draw the selected segments above the others"),
+    ActionSpec("send_back", "Send to back", ("Ctrl+[",), "Draw the selected segments below the others"),
     ActionSpec("reject_segments", "Reject segments", ("X",)),
     ActionSpec("radius_down", "Smaller brush", ("[",)),
     ActionSpec("radius_up", "Larger brush", ("]",)),
@@ -56,14 +63,18 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("reanalyse", "Re-analyse image", ("Ctrl+Shift+R",),
                "Recompute this image and replace its open proposals"),
     ActionSpec("train", "Train…", ("Ctrl+T",), "Train a method on this folder"),
-    *(ActionSpec(f"eigen{k}", f"Eigenvector {k}", (str(k),)) for k in range(1, 10)),
+    *(ActionSpec(f"eigen{k}", f"Eigenvector {k}", (f"Alt+{k}",)) for k in range(1, 10)),
+    ActionSpec("class0", "No class", ("0", "`"), "New and accepted segments get no class"),
+    *(ActionSpec(f"class{k}", f"Class {k}", (str(k),), f"Make class {k} of the palette the active one")
+      for k in range(1, 10)),
 )
 
 TOOLBAR = ("open", None, "prev", "next", "next_todo", None, "accept_image", "reject_image", None, "undo",
            "redo", None, "prompt", "brush", "erase", "merge", None, "analyse_all", "train", "export", "settings")
 
 MENUS = (("&File", ("open", "export", "settings", "quit")),
-         ("&Edit", ("undo", "redo", "merge", "accept_segments", "reject_segments")),
+         ("&Edit", ("undo", "redo", "merge", "accept_segments", "reject_segments", "apply_class_on_accept",
+                    "toggle_hidden", "bring_front", "send_back")),
          ("&Review", ("prev", "next", "next_todo", "accept_image", "reject_image")),
          ("&View", ("fit", "one_to_one")),
          ("&Tools", ("prompt", "brush", "erase", "view_mode", "radius_down", "radius_up")),

@@ -3,6 +3,16 @@
 The segment panel lists them, the segments layer draws them, and the editing code reads masks from
 here; each reloads from the store through :meth:`CurrentSegments.load` only, so there is a single
 copy in memory and no view can show a stale one.
+
+Drawing order: ``records`` are kept topmost first — higher ``z`` (the store's per-image order, which
+Bring to front / Send to back change and undo restores) on top; equal ``z`` (every segment until
+someone reorders): smaller on top, so small segments stay visible and clickable over big ones. The
+panel lists ``records`` in that order and :meth:`overlay` draws them bottom-up, so both agree.
+
+Hidden segments (the panel's eye boxes, key H) are a view choice, not a curation decision: they are
+left out of :meth:`overlay` — not drawn, so a click cannot pick them — but stay in the list and in
+exports. Kept for the session of one project (ids are unique within a project), not persisted: a
+project reopened later shows everything, so nothing stays invisibly hidden.
 """
 
 from __future__ import annotations
@@ -17,16 +27,24 @@ def status_str(value) -> str:
     return str(getattr(value, "value", value))
 
 
+def draw_key(rec) -> tuple:
+    """Sort key of the drawing order, bottom first (later = on top)."""
+    return (getattr(rec, "z", 0), -rec.area, -rec.id)
+
+
 class CurrentSegments(QObject):
     changed = Signal()  # records / masks / colours reloaded
+    visibilityChanged = Signal()  # segments hidden or shown (nothing reloaded)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.image_id: int | None = None
-        self.records: list = []
+        self.records: list = []  # drawing order, topmost first
         self.all_sources: list[str] = []
         self.masks: dict[int, np.ndarray] = {}
         self.colors: dict[int, tuple[int, int, int]] = {}
+        self.hidden: set[int] = set()
+        self._store = None
 
     def clear(self) -> None:
         self.image_id, self.records, self.all_sources, self.masks, self.colors = None, [], [], {}, {}
@@ -34,12 +52,16 @@ class CurrentSegments(QObject):
 
     def load(self, store, image_id: int, source: str | None) -> None:
         """Read ``image_id``'s segments (of ``source`` only, when given) from the store."""
+        if store is not self._store:  # another project: its ids mean other segments
+            self._store, self.hidden = store, set()
         all_recs = store.segments(image_id)
         recs = [r for r in all_recs if source is None or r.source == source]
         classes = {c.id: tuple(c.color) for c in store.classes()}
         masks = {r.id: store.segment_mask(r.id) for r in recs}
+        # colours from the id order, so reordering never recolours an unlabelled segment
         self.colors = {r.id: classes[r.class_id] if r.class_id in classes else segment_color(r.source, r.label, i)
                        for i, r in enumerate(recs)}
+        recs = sorted(recs, key=draw_key, reverse=True)
         self.image_id, self.records, self.masks = image_id, recs, masks
         self.all_sources = [r.source for r in all_recs]
         self.changed.emit()
@@ -53,10 +75,33 @@ class CurrentSegments(QObject):
     def record(self, segment_id: int):
         return next((r for r in self.records if r.id == segment_id), None)
 
+    # -- visibility ----------------------------------------------------------------------------
+
+    def is_visible(self, segment_id: int) -> bool:
+        return segment_id not in self.hidden
+
+    def set_visible(self, ids, visible: bool) -> None:
+        ids = {int(i) for i in ids}
+        new = self.hidden - ids if visible else self.hidden | ids
+        if new != self.hidden:
+            self.hidden = new
+            self.visibilityChanged.emit()
+
+    def toggle_visible(self, ids) -> bool | None:
+        """H: hide the given segments, or show them all when every one is hidden already; returns the
+        new visibility (None when there is nothing to toggle)."""
+        ids = [int(i) for i in ids if int(i) in self.masks]
+        if not ids:
+            return None
+        visible = all(i in self.hidden for i in ids)
+        self.set_visible(ids, visible)
+        return visible
+
     def overlay(self, selected: set[int]) -> tuple[list[OverlaySegment], list[int]]:
-        """What the segments layer draws: big first so small segments stay visible and clickable on
-        top; the selection last."""
-        order = sorted(self.records, key=lambda r: (r.id in selected, -r.area))
+        """What the segments layer draws, bottom first: the drawing order (see the module docstring)
+        without the hidden segments; the selection last so what the tools edit stays in view."""
+        order = sorted((r for r in reversed(self.records) if r.id not in self.hidden),
+                       key=lambda r: r.id in selected)  # stable: keeps the z-order otherwise
         segs = [OverlaySegment(self.masks[r.id], self.colors[r.id], r.id in selected,
                                status_str(r.state) == "rejected") for r in order]
         return segs, [r.id for r in order]

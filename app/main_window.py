@@ -28,6 +28,7 @@ from .actions import build_actions
 from .analysis_controller import AnalysisController
 from .backbone_offer import BackboneOffer
 from .bridge import EngineBridge
+from .class_palette import ActiveClass, ClassPalette
 from .image_presenter import ImagePresenter
 from .jobs_indicator import JobsIndicator
 from .panels import build_panels
@@ -71,6 +72,9 @@ class MainWindow(QMainWindow):
         self._error_box: QMessageBox | None = None
         self._build_ui()
         self.prompt = PromptTool(self.canvas, self.bridge, self.editor, self)
+        self.active_class = ActiveClass(self)  # one active class: prompt, polygon, brush, Y (active_class_id())
+        self.activeClassChanged = self.active_class.changed
+        self.apply_class_on_accept = True
         self.view = ImagePresenter(store=lambda: self.store, canvas=self.canvas, stack=self.stack,
                                    placeholder=self.placeholder, image_label=self.image_label,
                                    filmstrip=self.filmstrip, tags_panel=self.tags_panel,
@@ -95,6 +99,15 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Prompt class "))
         toolbar.addWidget(self.prompt.class_combo)
+        self.active_class.bind_combo(self.prompt.class_combo)
+        self.class_palette = ClassPalette(self.active_class)
+        self.addToolBarBreak()
+        palette_bar = QToolBar("Classes")
+        palette_bar.setObjectName("classToolbar")
+        palette_bar.setMovable(False)
+        palette_bar.addWidget(self.class_palette)
+        self.addToolBar(palette_bar)
+        self.actions_["apply_class_on_accept"].setChecked(True)
         self._wire()
         self.key_scope = key_scope.install(self)  # keys typed into a field stay there (Enter ≠ accept)
         self._update_undo_actions()
@@ -128,20 +141,31 @@ class MainWindow(QMainWindow):
             "undo": lambda: self.undo(), "redo": lambda: self.redo(),
             "brush": lambda on: self.tools.toggle("brush", on), "erase": lambda on: self.tools.toggle("erase", on),
             "prompt": lambda on: self.tools.toggle("prompt", on), "view_mode": lambda: self.tools.escape(),
-            "merge": partial(panel.request, "merge"), "accept_segments": partial(panel.request, "accept"),
+            "merge": partial(panel.request, "merge"), "accept_segments": self.accept_segments,
             "reject_segments": partial(panel.request, "reject"),
             "radius_down": lambda: self.tools.bump_radius(1 / 1.25), "radius_up": lambda: self.tools.bump_radius(1.25),
             "analyse_all": self.analyse_all, "train": self.open_train_dialog,
             "reanalyse": lambda: self.request_analysis(self.current_id, replace=True),
         }
         slots |= {f"eigen{k}": partial(self.set_eigen_index, k) for k in range(1, 10)}
+        slots |= {f"class{k}": partial(self.pick_class, k) for k in range(10)}
+        slots |= {"toggle_hidden": self.toggle_hidden,
+                  "apply_class_on_accept": lambda on: setattr(self, "apply_class_on_accept", bool(on)),
+                  "bring_front": partial(panel.request, "front"), "send_back": partial(panel.request, "back")}
         return slots
 
     def _wire(self) -> None:
         a, c = self.analysis, self.canvas
         v = self.view
         self.filmstrip.imageActivated.connect(self.show_image)
-        c.strokeFinished.connect(lambda mask, erase: self.editor.stroke(c.edit_target, mask, erase))
+        c.strokeFinished.connect(lambda mask, erase: self.editor.stroke(c.edit_target, mask, erase,
+                                                                        self.active_class_id()))
+        self.segment_panel.visibilityRequested.connect(self.segments.set_visible)
+        self.segments.visibilityChanged.connect(self._on_visibility_changed)
+        self.segments.changed.connect(lambda: self.segment_panel.set_hidden(self.segments.hidden))
+        self.active_class.changed.connect(lambda _c: self.set_status(
+            f"Active class: {self.active_class.name()}" + (" — Y labels and accepts" if self.active_class_id()
+                                                           is not None and self.apply_class_on_accept else "")))
         self.tools.status.connect(self.set_status)
         self.segment_panel.actionRequested.connect(self.editor.segment_action)
         self.segment_panel.relabelRequested.connect(self.editor.relabel)
@@ -216,6 +240,8 @@ class MainWindow(QMainWindow):
         self.class_manager.set_store(store)
         self.tags_panel.set_store(store)
         self.segment_panel.set_classes(store.classes())
+        self.prompt.set_classes(store.classes())
+        self.active_class.set_classes(store.classes())
         records = store.images()
         self.filmstrip.model_.set_records(records)
         self.setWindowTitle(f"MaskCurator — {paths.folder.name}")
@@ -250,6 +276,7 @@ class MainWindow(QMainWindow):
         self.filmstrip.model_.set_records([])
         self.class_manager.set_store(None)
         self.tags_panel.set_store(None)
+        self.active_class.set_classes([])
 
     def _save_settings(self) -> None:
         if self.store is None:
@@ -323,7 +350,7 @@ class MainWindow(QMainWindow):
         layer.set_visible(True)
 
     def _on_eigen_changed(self) -> None:
-        """λ in the status line when the user picks a vector (keys 1–9, Layers tab); not on every new
+        """λ in the status line when the user picks a vector (keys Alt+1–9, Layers tab); not on every new
         image, which would hide "Accepted x; now y" (the Layers tab lists each image's eigenvalues)."""
         layer = self.canvas.layer("eigen")
         said, self._eigen_said = getattr(self, "_eigen_said", None), (layer.index, layer.visible)
@@ -345,8 +372,44 @@ class MainWindow(QMainWindow):
             return
         self.segment_panel.set_classes(self.store.classes())
         self.prompt.set_classes(self.store.classes())
+        self.active_class.set_classes(self.store.classes())
         self.tags_panel.refresh()
         self._after_change()
+
+    # ================================================================== active class, hide / show
+
+    def active_class_id(self) -> int | None:
+        """The class new segments (prompt, polygon, brush) and Y get; None = no class."""
+        return self.active_class.class_id
+
+    def pick_class(self, number: int) -> None:
+        """Keys 1–9: the n-th class of the palette; 0 / `: no class."""
+        if not self.active_class.pick(number):
+            n = len(self.active_class.classes)
+            self.set_status(f"No class {number}: the project has {n} class{'es' if n != 1 else ''} "
+                            "(add them in the Classes tab)")
+
+    def accept_segments(self) -> None:
+        """Y: accept the selected segments; with an active class (and "Apply class on accept" on) label
+        them with it in the same undo step."""
+        ids, cid = self.segment_panel.selected_ids(), self.active_class_id()
+        if ids and cid is not None and self.apply_class_on_accept:
+            self.editor.accept_as(ids, cid)
+        else:
+            self.segment_panel.request("accept")
+
+    def toggle_hidden(self) -> None:
+        """H: hide the selected segments on the image; again: show them."""
+        shown = self.segments.toggle_visible(self.segment_panel.selected_ids())
+        if shown is None:
+            self.set_status("Select segments to hide or show (H)")
+        else:
+            n = len(self.segment_panel.selected_ids())
+            self.set_status(f"{'Showing' if shown else 'Hid'} {n} segment(s)" + ("" if shown else " — H shows them"))
+
+    def _on_visibility_changed(self) -> None:
+        self.segment_panel.set_hidden(self.segments.hidden)
+        self.view.redraw_overlay()
 
     # ================================================================== dialogs
 

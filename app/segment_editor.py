@@ -53,6 +53,18 @@ class SegmentEditor(QObject):
                 self.selectRequested.emit([rec.id])
         elif action == "delete":  # one transaction + one undo step for the whole selection
             self.mutate(f"Deleted {len(ids)} segment(s)", st.delete_segments, ids)
+        elif action in ("front", "back"):  # drawing order, persisted: one undo step
+            text = "Brought {} segment(s) to front" if action == "front" else "Sent {} segment(s) to back"
+            self.mutate(text.format(len(ids)), st.move_segments_z, ids, action)
+
+    def accept_as(self, ids: list, class_id: int | None) -> None:
+        """Y with an active class: label the segments with it and accept them, as ONE undo step."""
+        st = self._store()
+        if st is None or not ids:
+            return
+        name = next((c.name for c in st.classes() if c.id == class_id), str(class_id))
+        self.mutate(f"Accepted {len(ids)} segment(s) as {name}",
+                    partial(st.set_segments_state, ids, "accepted", class_id=class_id))
 
     def relabel(self, ids: list, class_id: int | None) -> None:
         st = self._store()
@@ -67,15 +79,16 @@ class SegmentEditor(QObject):
 
     # -- requests from the canvas tools --------------------------------------------------------
 
-    def stroke(self, target: int | None, mask: np.ndarray, erase: bool) -> None:
-        """A finished brush / erase stroke: into ``target``'s mask, or a new segment when None."""
+    def stroke(self, target: int | None, mask: np.ndarray, erase: bool, class_id: int | None = None) -> None:
+        """A finished brush / erase stroke: into ``target``'s mask, or a new segment (of ``class_id``,
+        the window's active class) when None."""
         st, image_id = self._store(), self._image_id()
         if st is None or image_id is None:
             return
         if target is None:
             if erase or not mask.any():
                 return
-            rec = self.mutate("Painted a new segment", st.add_segment, image_id, mask)
+            rec = self.mutate("Painted a new segment", st.add_segment, image_id, mask, class_id)
             if rec is not None:
                 self.selectRequested.emit([rec.id])
             return

@@ -1,4 +1,6 @@
-"""Segment list of the current image: accept, reject, merge, relabel, delete; filter by source.
+"""Segment list of the current image: accept, reject, merge, relabel, delete; filter by source;
+show / hide each segment (the box in the first column, key H) and see the drawing order (the list is
+topmost first; Bring to front / Send to back change it).
 
 The panel only *requests* changes (signals); :class:`app.segment_editor.SegmentEditor` applies them to
 the store – one undo step each – and the window hands the reloaded records of
@@ -39,7 +41,8 @@ class _SegmentTree(QTreeWidget):
 
 class SegmentPanel(QWidget):
     selectionChangedIds = Signal(list)
-    actionRequested = Signal(str, list)  # "accept" | "reject" | "merge" | "delete", segment ids
+    actionRequested = Signal(str, list)  # "accept" | "reject" | "merge" | "delete" | "front" | "back", ids
+    visibilityRequested = Signal(list, bool)  # segment ids, shown
     relabelRequested = Signal(list, object)  # segment ids, class id or None
     sourceFilterChanged = Signal(object)  # source name or None for all
 
@@ -55,6 +58,9 @@ class SegmentPanel(QWidget):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setAlternatingRowColors(True)
         self.tree.itemSelectionChanged.connect(lambda: self.selectionChangedIds.emit(self.selected_ids()))
+        self.tree.headerItem().setToolTip(0, "Topmost first (the drawing order; Ctrl+] / Ctrl+[ bring to front "
+                                             "/ send to back). The box shows or hides a segment (H).")
+        self.tree.itemChanged.connect(self._on_item_changed)
         header = self.tree.header()  # every column as wide as its content (scrolls sideways if need be)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -99,6 +105,7 @@ class SegmentPanel(QWidget):
         lay.addLayout(relabel)
         lay.addLayout(buttons)
         self._records: list = []
+        self._hidden: set[int] = set()
         self._update_buttons()
         self.tree.itemSelectionChanged.connect(self._update_buttons)
         self.selectionChangedIds.connect(lambda _ids: self._sync_class_box())
@@ -146,7 +153,12 @@ class SegmentPanel(QWidget):
             item.setData(0, Qt.ItemDataRole.UserRole, rec.id)
             item.setIcon(0, swatch(colors.get(rec.id, (128, 128, 128))))
             item.setForeground(2, QColor(STATE_COLOURS.get(state, "#9aa0aa")))
-            item.setToolTip(0, f"segment {rec.id}  bbox {rec.bbox}")
+            item.setToolTip(0, f"segment {rec.id}  bbox {rec.bbox}  z {getattr(rec, 'z', 0)} — "
+                               "untick to hide it on the image (H)")
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(0, Qt.CheckState.Unchecked if rec.id in self._hidden else Qt.CheckState.Checked)
+            if rec.id in self._hidden:
+                item.setForeground(0, QColor("#6b6f78"))
             self.tree.addTopLevelItem(item)
             if rec.id in selected:
                 item.setSelected(True)
@@ -157,6 +169,28 @@ class SegmentPanel(QWidget):
 
     def records(self) -> list:
         return list(self._records)
+
+    def set_hidden(self, hidden) -> None:
+        """Tick the shown segments, untick (and grey) the hidden ones; emits nothing."""
+        self._hidden = set(hidden)
+        self.tree.blockSignals(True)
+        for i in range(self.tree.topLevelItemCount()):
+            it = self.tree.topLevelItem(i)
+            off = it.data(0, Qt.ItemDataRole.UserRole) in self._hidden
+            it.setCheckState(0, Qt.CheckState.Unchecked if off else Qt.CheckState.Checked)
+            it.setForeground(0, QColor("#6b6f78") if off else self.tree.palette().text().color())
+        self.tree.blockSignals(False)
+
+    def shown_ids(self) -> list[int]:
+        """Ids in list order (topmost first) whose box is ticked."""
+        return [it.data(0, Qt.ItemDataRole.UserRole) for it in
+                (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
+                if it.checkState(0) == Qt.CheckState.Checked]
+
+    def _on_item_changed(self, item, column: int) -> None:
+        if column == 0:
+            self.visibilityRequested.emit([item.data(0, Qt.ItemDataRole.UserRole)],
+                                          item.checkState(0) == Qt.CheckState.Checked)
 
     def _sync_class_box(self) -> None:
         """The class box shows the class of the selection (when the selected segments share one), so

@@ -95,9 +95,9 @@ def test_open_folder_analyses_and_draws_overlays(qtbot, folder):
     assert w.segment_panel.tree.topLevelItemCount() == len(segs)
     rgba = c.segments_rgba()
     assert rgba.shape[:2] == c.image_shape and rgba[..., 3].max() > 0
-    # eigenvector keys 1-9 switch the displayed vector
+    # eigenvector keys Alt+1-9 switch the displayed vector (plain 1-9 pick a class)
     first = c.eigen_item.image.copy()
-    key(qtbot, w, Qt.Key.Key_3)
+    key(qtbot, w, Qt.Key.Key_3, Qt.KeyboardModifier.AltModifier)
     assert w.eigen_index == 3
     assert not np.array_equal(first, c.eigen_item.image)
     # layer toggle + opacity

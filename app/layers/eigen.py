@@ -1,6 +1,6 @@
 """Eigenvector *k* of the DSM feature Laplacian on the patch grid, colour-mapped over the photo.
 
-The layer owns the eigenvector index and the colour map, so keys 1–9, the Layers panel and the saved
+The layer owns the eigenvector index and the colour map, so keys Alt+1–9, the Layers panel and the saved
 view settings all change one value instead of being synced by hand.
 """
 
@@ -122,7 +122,7 @@ class EigenControls(QWidget):
         form.setContentsMargins(0, 0, 0, 0)
         self.index = QSpinBox()
         self.index.setRange(1, 9)
-        self.index.setToolTip("Eigenvector shown (keys 1–9); 0 is the trivial constant one")
+        self.index.setToolTip("Eigenvector shown (keys Alt+1–9); 0 is the trivial constant one")
         self.index.valueChanged.connect(layer.set_index)
         self.colormap = QComboBox()
         self.colormap.addItems(COLORMAPS)
