@@ -75,6 +75,12 @@ class CurrentSegments(QObject):
     def record(self, segment_id: int):
         return next((r for r in self.records if r.id == segment_id), None)
 
+    def topmost_first(self, ids: list[int]) -> list[int]:
+        """``ids`` in drawing order, topmost first: a click picks what is seen on top, and clicking the
+        same spot again goes down the stack."""
+        rank = {r.id: i for i, r in enumerate(self.records)}
+        return sorted(ids, key=lambda i: rank.get(i, len(rank)))
+
     # -- visibility ----------------------------------------------------------------------------
 
     def is_visible(self, segment_id: int) -> bool:

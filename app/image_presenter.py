@@ -213,9 +213,10 @@ class ImagePresenter(QObject):
         self.prompt.set_target(selected[0] if len(selected) == 1 else None)
 
     def _on_canvas_click(self, x: float, y: float) -> None:
-        """A click selects the smallest segment under it; clicking the same spot again selects the next
-        larger one (overlapping proposals: object, segment, cluster …), then wraps around."""
-        hits = self.canvas.layer("segments").segments_at(x, y)
+        """A click selects the topmost segment under it (the smallest, unless reordered); clicking the
+        same spot again selects the next one down (overlapping proposals: object, segment, cluster …),
+        then wraps around."""
+        hits = self.segments.topmost_first(self.canvas.layer("segments").segments_at(x, y))
         selected = self.segment_panel.selected_ids()
         last, self._last_click = self._last_click, (x, y)
         same_spot = last is not None and abs(last[0] - x) <= 3 and abs(last[1] - y) <= 3

@@ -233,7 +233,10 @@ def test_bring_to_front_reorders_list_and_overlay_and_undo_restores(qtbot, win):
     assert listed() == [big, small]
     panel.select_ids([])
     assert rgb_at(w, *INSIDE_SMALL)[:3] == big_color
+    click_canvas(qtbot, w, *INSIDE_SMALL)  # a click picks what is seen on top
+    assert panel.selected_ids() == [big]
     key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    panel.select_ids([])  # (the selection is drawn on top while selected)
     assert listed() == [small, big] and rgb_at(w, *INSIDE_SMALL)[:3] == small_color
     panel.select_ids([small])
     key(qtbot, w, Qt.Key.Key_BracketLeft, Qt.KeyboardModifier.ControlModifier)  # Ctrl+[: send to back
