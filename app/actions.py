@@ -28,6 +28,9 @@ class ActionSpec:
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open", "Open folder…", ("Ctrl+O",)),
     ActionSpec("export", "Export…", ("Ctrl+E",), "Export COCO / semantic PNGs"),
+    ActionSpec("import", "Import annotations…", ("Ctrl+I",),
+               "COCO, labelme or class-index masks as proposals to curate (source 'import')"),
+    ActionSpec("jump", "Jump to image…", ("Ctrl+G",), "Type part of a file name above the image list"),
     ActionSpec("settings", "Preferences…", ("Ctrl+,",)),
     ActionSpec("quit", "Quit", ("Ctrl+Q",), "Save the view state and quit"),
     ActionSpec("fit", "Fit to window", ("F", "Ctrl+0"), "Show the whole image (also: double-click the image)"),
@@ -72,10 +75,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
 TOOLBAR = ("open", None, "prev", "next", "next_todo", None, "accept_image", "reject_image", None, "undo",
            "redo", None, "prompt", "brush", "erase", "merge", None, "analyse_all", "train", "export", "settings")
 
-MENUS = (("&File", ("open", "export", "settings", "quit")),
+MENUS = (("&File", ("open", "import", "export", "settings", "quit")),
          ("&Edit", ("undo", "redo", "merge", "accept_segments", "reject_segments", "apply_class_on_accept",
                     "toggle_hidden", "bring_front", "send_back")),
-         ("&Review", ("prev", "next", "next_todo", "accept_image", "reject_image")),
+         ("&Review", ("prev", "next", "next_todo", "jump", "accept_image", "reject_image")),
          ("&View", ("fit", "one_to_one")),
          ("&Tools", ("prompt", "brush", "erase", "view_mode", "radius_down", "radius_up")),
          ("&Analysis", ("analyse_all", "reanalyse", "train")))

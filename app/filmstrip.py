@@ -1,87 +1,90 @@
 """Image list with thumbnails and a review-status badge (todo / accepted / rejected / error).
 
 A :class:`QListView` over a model, so only visible rows are painted (large folders stay responsive).
-Thumbnails are decoded lazily – when a row is first painted – on a one-thread pool: file decoding is
-I/O, not a model, but it must still never stall the GUI thread.
+The model holds every record once and shows an *order* of ids (the review bar's filter and sort, one
+store query), so switching the filter never rebuilds records. Thumbnails are requested when a row is
+first painted and decoded by :class:`app.thumb_cache.ThumbLoader` off the GUI thread (newest first,
+cached on disk); only the most recently shown thumbnails stay in memory.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import (QAbstractListModel, QModelIndex, QObject, QRect, QRunnable, QSize, Qt,
-                            QThreadPool, Signal)
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from engine.imageio import ImageLoadError, load_image, resize_max_side
-
 from .resources import icon
+from .thumb_cache import ThumbCache, ThumbLoader
 
 THUMB = 72
+MAX_THUMBS_IN_MEMORY = 2000  # ~20 MB of 72 px pixmaps; older ones come back from the disk cache
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
 ERROR_ROLE = Qt.ItemDataRole.UserRole + 3
 
 
-class _ThumbSignals(QObject):
-    done = Signal(int, QImage)
-    failed = Signal(int, str)
-
-
-class _ThumbJob(QRunnable):
-    def __init__(self, image_id: int, path: str, signals: _ThumbSignals):
-        super().__init__()
-        self.image_id, self.path, self.signals = image_id, path, signals
-
-    def run(self) -> None:  # worker thread: numpy + QImage only (QPixmap is GUI-thread only)
-        try:
-            rgb = np.ascontiguousarray(resize_max_side(load_image(self.path), THUMB * 2))
-        except ImageLoadError as exc:
-            self.signals.failed.emit(self.image_id, exc.reason)
-            return
-        except Exception as exc:  # anything else: still a readable message, never a crash
-            self.signals.failed.emit(self.image_id, f"{type(exc).__name__}: {exc}")
-            return
-        h, w = rgb.shape[:2]
-        qimg = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-        self.signals.done.emit(self.image_id, qimg)
-
-
 class FilmstripModel(QAbstractListModel):
-    """Rows = images of the project (records with ``id, path, status, error``)."""
+    """Rows = the shown images of the project (records with ``id, path, status, error``), in the order
+    :meth:`set_order` gave (default: the order of :meth:`set_records`)."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
+        self._all: dict[int, object] = {}
         self._records: list = []
         self._row_of: dict[int, int] = {}
-        self._thumbs: dict[int, QPixmap] = {}
+        self._thumbs: OrderedDict[int, QPixmap] = OrderedDict()
         self._requested: set[int] = set()
         self._errors: dict[int, str] = {}  # errors found after adding (decode failures)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._signals = _ThumbSignals()
-        self._signals.done.connect(self._on_thumb)
-        self._signals.failed.connect(self._on_thumb_failed)
+        self.loader = ThumbLoader(parent=self)
+        self.loader.done.connect(self._on_thumb)
+        self.loader.failed.connect(self._on_thumb_failed)
 
     # -- content -------------------------------------------------------------------------------------
 
+    def set_thumb_cache(self, folder: str | Path | None) -> None:
+        """Where thumbnails are kept on disk (the project's data folder); None: memory only."""
+        self.loader.cache = ThumbCache(folder) if folder is not None else None
+
     def set_records(self, records: list) -> None:
+        """Every image of the project; all of them are shown until :meth:`set_order`."""
+        self._all = {r.id: r for r in records}
+        self._thumbs = OrderedDict((k, v) for k, v in self._thumbs.items() if k in self._all)
+        self._requested.clear()
+        self._errors.clear()
+        self.loader.clear()
+        self._show(list(records))
+
+    def set_order(self, image_ids: list[int]) -> None:
+        """Show only these images, in this order (ids not in the project are ignored)."""
+        self._show([self._all[i] for i in image_ids if i in self._all])
+
+    def _show(self, records: list) -> None:
         self.beginResetModel()
-        self._records = list(records)
-        self._row_of = {r.id: i for i, r in enumerate(self._records)}
-        self._thumbs = {k: v for k, v in self._thumbs.items() if k in self._row_of}
-        self._requested &= set(self._row_of)
+        self._records = records
+        self._row_of = {r.id: i for i, r in enumerate(records)}
         self.endResetModel()
 
     def update_record(self, record) -> None:
+        if record.id in self._all:
+            self._all[record.id] = record
         row = self._row_of.get(record.id)
         if row is None:
             return
         self._records[row] = record
         idx = self.index(row)
         self.dataChanged.emit(idx, idx)
+
+    def update_records(self, records: list) -> None:
+        """New records for known images (after an undo that may touch any of them): one repaint."""
+        for rec in records:
+            if rec.id in self._all:
+                self._all[rec.id] = rec
+        self._records = [self._all[r.id] for r in self._records]
+        if self._records:
+            self.dataChanged.emit(self.index(0), self.index(len(self._records) - 1))
 
     def set_error(self, image_id: int, reason: str) -> None:
         """Mark an image unreadable (found when decoding it for analysis or a thumbnail)."""
@@ -98,15 +101,31 @@ class FilmstripModel(QAbstractListModel):
         return self._row_of.get(image_id)
 
     def records(self) -> list:
+        """The shown records, in row order."""
         return list(self._records)
 
+    def total_count(self) -> int:
+        """Images in the project (shown or not)."""
+        return len(self._all)
+
     def status_of(self, image_id: int) -> str:
-        row = self._row_of[image_id]
-        return self.data(self.index(row), STATUS_ROLE)
+        rec = self._all[image_id]
+        return "error" if self.error_of(image_id) else str(getattr(rec.status, "value", rec.status))
 
     def error_of(self, image_id: int) -> str | None:
-        rec = self._records[self._row_of[image_id]]
+        rec = self._all[image_id]
         return rec.error or self._errors.get(image_id)
+
+    def next_todo_after(self, image_id: int | None) -> int | None:
+        """The next readable to-do image after ``image_id`` in row order (wrapping), None if no other."""
+        n = len(self._records)
+        start = self._row_of.get(image_id, -1) if image_id is not None else -1
+        for k in range(1, n + 1):
+            rec = self._records[(start + k) % n]
+            if rec.id != image_id and str(getattr(rec.status, "value", rec.status)) == "todo" \
+                    and not (rec.error or self._errors.get(rec.id)):
+                return rec.id
+        return None
 
     # -- Qt model ------------------------------------------------------------------------------------
 
@@ -132,25 +151,33 @@ class FilmstripModel(QAbstractListModel):
             return f"{tip}\nCannot read: {error}" if error else tip
         if role == Qt.ItemDataRole.DecorationRole:
             pm = self._thumbs.get(rec.id)
-            if pm is None and not error and rec.id not in self._requested:
+            if pm is not None:
+                self._thumbs.move_to_end(rec.id)
+            elif not error and rec.id not in self._requested:
                 self._requested.add(rec.id)
-                self._pool.start(_ThumbJob(rec.id, rec.path, self._signals))
+                self._requested.difference_update(self.loader.request(rec.id, rec.path))
             return pm
         return None
 
     def shutdown(self, timeout_ms: int = 1000) -> None:
         """Drop queued thumbnails (a big folder queues hundreds): closing must not decode them first."""
-        self._pool.clear()
-        self._pool.waitForDone(timeout_ms)
+        self.loader.shutdown(timeout_ms)
 
     def _on_thumb(self, image_id: int, qimg: QImage) -> None:
-        if image_id not in self._row_of:
+        self._requested.discard(image_id)
+        if image_id not in self._all:
             return
-        self._thumbs[image_id] = QPixmap.fromImage(qimg)
-        idx = self.index(self._row_of[image_id])
-        self.dataChanged.emit(idx, idx)
+        self._thumbs[image_id] = QPixmap.fromImage(qimg.scaled(
+            THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        while len(self._thumbs) > MAX_THUMBS_IN_MEMORY:
+            self._thumbs.popitem(last=False)
+        row = self._row_of.get(image_id)
+        if row is not None:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx)
 
     def _on_thumb_failed(self, image_id: int, reason: str) -> None:
+        self._requested.discard(image_id)
         self.set_error(image_id, reason)
 
 
@@ -169,8 +196,8 @@ class FilmstripDelegate(QStyledItemDelegate):
         pm = index.data(Qt.ItemDataRole.DecorationRole)
         painter.fillRect(thumb_rect, QColor("#15161a"))
         if isinstance(pm, QPixmap) and not pm.isNull():
-            scaled = pm.scaled(thumb_rect.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                               Qt.TransformationMode.SmoothTransformation)
+            scaled = pm if max(pm.width(), pm.height()) <= THUMB else pm.scaled(
+                thumb_rect.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
             x = thumb_rect.left() + (THUMB - scaled.width()) // 2
             y = thumb_rect.top() + (THUMB - scaled.height()) // 2
             painter.drawPixmap(x, y, scaled)

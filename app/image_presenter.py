@@ -126,7 +126,9 @@ class ImagePresenter(QObject):
 
     def next_todo(self) -> bool:
         store = self._store()
-        nid = store.next_image_id(self.current_id, "todo") if store is not None else None
+        nid = self.filmstrip.model_.next_todo_after(self.current_id)  # the filmstrip's filter and sort
+        if nid is None and store is not None:  # none shown: any to-do image of the project
+            nid = store.next_image_id(self.current_id, "todo")
         if nid is None:
             self.status.emit("No images left to review.")
             return False

@@ -128,6 +128,7 @@ class MainWindow(QMainWindow):
         p = build_panels(self, self.jobs)
         self.canvas, self.stack, self.placeholder, self.docks = p.canvas, p.stack, p.placeholder, p.docks
         self.filmstrip, self.segment_panel, self.layers_panel = p.filmstrip, p.segment_panel, p.layers_panel
+        self.review_bar = p.review_bar  # filter / sort / jump / "N of M reviewed" above the filmstrip
         self.class_manager, self.tags_panel = p.class_manager, p.tags_panel
         self.status_label, self.image_label = p.status_label, p.image_label
 
@@ -135,6 +136,7 @@ class MainWindow(QMainWindow):
         panel = self.segment_panel
         slots = {
             "open": self._open_dialog, "export": self.open_export_dialog, "settings": self.open_settings_dialog,
+            "import": self.open_import_dialog, "jump": lambda: self.review_bar.focus_jump(),
             "quit": self.close, "fit": lambda: self.canvas.fit_view(), "one_to_one": lambda: self.canvas.one_to_one(),
             "prev": lambda: self.view.step(-1), "next": lambda: self.view.step(1), "next_todo": self.next_todo,
             "accept_image": lambda: self.tools.enter(), "reject_image": lambda: self.reject_image(),
@@ -158,6 +160,10 @@ class MainWindow(QMainWindow):
         a, c = self.analysis, self.canvas
         v = self.view
         self.filmstrip.imageActivated.connect(self.show_image)
+        self.review_bar.current_id = lambda: self.current_id
+        self.review_bar.imageRequested.connect(self.show_image)
+        self.review_bar.status.connect(self.set_status)
+        self.storeChanged.connect(self.review_bar.refresh_counts)
         c.strokeFinished.connect(lambda mask, erase: self.editor.stroke(c.edit_target, mask, erase,
                                                                         self.active_class_id()))
         self.segment_panel.visibilityRequested.connect(self.segments.set_visible)
@@ -219,11 +225,14 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_folder(folder)
 
-    def open_folder(self, folder: str | Path) -> bool:
-        """Open (or create) the project of an image folder; returns False with a message on failure."""
+    def open_folder(self, folder: str | Path, recursive: bool | None = None) -> bool:
+        """Open (or create) the project of an image folder; returns False with a message on failure.
+        ``recursive``: with subfolders (None: the Preferences choice, else as the project was opened)."""
         self.close_project()
+        if recursive is None and user_settings.include_subfolders():
+            recursive = True
         try:
-            store, paths = open_project(folder)
+            store, paths = open_project(folder, recursive=recursive)
         except ProjectOpenError as exc:
             text = str(exc)[:1].upper() + str(exc)[1:]
             if exc.title == "No images":
@@ -243,7 +252,9 @@ class MainWindow(QMainWindow):
         self.prompt.set_classes(store.classes())
         self.active_class.set_classes(store.classes())
         records = store.images()
+        self.filmstrip.model_.set_thumb_cache(paths.root / "thumbs")
         self.filmstrip.model_.set_records(records)
+        self.review_bar.set_store(store)
         self.setWindowTitle(f"MaskCurator — {paths.folder.name}")
         bad = [r for r in records if r.error]
         msg = f"Opened {paths.folder} — {len(records)} images"
@@ -274,6 +285,7 @@ class MainWindow(QMainWindow):
         self.store.close()
         self.store = None
         self.filmstrip.model_.set_records([])
+        self.review_bar.set_store(None)
         self.class_manager.set_store(None)
         self.tags_panel.set_store(None)
         self.active_class.set_classes([])
@@ -423,6 +435,26 @@ class MainWindow(QMainWindow):
         self.export_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.export_dialog.open()
         return self.export_dialog
+
+    def open_import_dialog(self):
+        """File → Import annotations…: the dialog previews the class mapping, then imports as one job."""
+        if self.store is None:
+            self.set_status("Open a folder first.")
+            return None
+        from .import_dialog import ImportDialog
+
+        self.import_dialog = ImportDialog(self.bridge, self.store, self)
+        self.import_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.import_dialog.imported.connect(self._after_import)
+        self.import_dialog.open()
+        return self.import_dialog
+
+    def _after_import(self, report) -> None:
+        new = f"; new classes: {', '.join(report.new_classes)}" if report.new_classes else ""
+        self.reload_all(f"Imported {report.n_segments} segments on {report.n_images} images (source 'import', "
+                        f"Ctrl+Z undoes){new}")
+        self._on_classes_changed()
+        self.review_bar.refresh_sources()
 
     def open_train_dialog(self, methods: dict | None = None):
         """Non-modal: curation goes on while a method trains; the job shows in the status bar and keeps

@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QStackedWidget
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
 from .canvas import ImageCanvas
 from .class_manager import ClassManager, TagsPanel
 from .filmstrip import Filmstrip
 from .jobs_indicator import JobsIndicator
 from .layers_panel import LayersPanel
+from .review_bar import ReviewBar
 from .segment_panel import SegmentPanel
 
 
@@ -22,6 +23,7 @@ class Panels:
     placeholder: QLabel = None
     stack: QStackedWidget = None
     filmstrip: Filmstrip = None
+    review_bar: ReviewBar = None
     segment_panel: SegmentPanel = None
     layers_panel: LayersPanel = None
     class_manager: ClassManager = None
@@ -43,12 +45,20 @@ def build_panels(window: QMainWindow, jobs: JobsIndicator) -> Panels:
     p.stack.addWidget(p.placeholder)
     window.setCentralWidget(p.stack)
     p.filmstrip = Filmstrip()
+    p.review_bar = ReviewBar(p.filmstrip)
+    images = QWidget()
+    images.setObjectName("imagesPanel")
+    col = QVBoxLayout(images)
+    col.setContentsMargins(0, 0, 0, 0)
+    col.setSpacing(0)
+    col.addWidget(p.review_bar)
+    col.addWidget(p.filmstrip, 1)
     p.segment_panel = SegmentPanel()
     p.layers_panel = LayersPanel(p.canvas)
     p.class_manager = ClassManager()
     p.tags_panel = TagsPanel()
     left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-    for key, title, widget, area in (("images", "Images", p.filmstrip, left),
+    for key, title, widget, area in (("images", "Images", images, left),
                                      ("segments", "Segments", p.segment_panel, right),
                                      ("layers", "Layers", p.layers_panel, right),
                                      ("classes", "Classes", p.class_manager, right),

@@ -64,8 +64,7 @@ class ReviewController(QObject):
         """After undo / redo (which may touch any image, class or tag): every view re-reads the store."""
         store = self._store()
         self.status.emit(message)
-        for rec in store.images():
-            self.filmstrip.model_.update_record(rec)
+        self.filmstrip.model_.update_records(store.images())
         self.class_manager.refresh()
         self.segment_panel.set_classes(store.classes())
         self.tags_panel.refresh()

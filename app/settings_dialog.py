@@ -57,6 +57,10 @@ class SettingsDialog(QDialog):
         self.crf.setChecked(settings.crf)
         self.matting = QCheckBox("Matting alpha (finer object boundary overlay)")
         self.matting.setChecked(settings.matting)
+        self.subfolders = QCheckBox("Include subfolders when opening a folder")
+        self.subfolders.setChecked(user_settings.include_subfolders())
+        self.subfolders.setToolTip("Also add the images of every subfolder (hidden folders are skipped); a "
+                                   "project opened this way keeps scanning its subfolders")
         form = QFormLayout()
         form.addRow("Backbone", row)
         form.addRow("Max image side", self.max_side)
@@ -65,6 +69,7 @@ class SettingsDialog(QDialog):
         form.addRow("Analyse ahead", self.prefetch)
         form.addRow("", self.crf)
         form.addRow("", self.matting)
+        form.addRow("", self.subfolders)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         if os.environ.get(BACKBONE_ENV):
@@ -89,6 +94,7 @@ class SettingsDialog(QDialog):
     def save_user_settings(self) -> None:
         """What belongs to the user, not the project (QSettings)."""
         user_settings.set_prefetch_count(self.prefetch.value())
+        user_settings.set_include_subfolders(self.subfolders.isChecked())
 
     def result_settings(self) -> Settings:
         return replace(self._base, backbone=self.backbone.currentText().strip() or self._base.backbone,

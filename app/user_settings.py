@@ -68,3 +68,12 @@ def prefetch_count() -> int:
 
 def set_prefetch_count(n: int) -> None:
     _qsettings().setValue("analysis/prefetch", max(0, int(n)))
+
+
+def include_subfolders() -> bool:
+    """Open folders with their subfolders (File → Open folder…; a project also remembers its choice)."""
+    return str(_qsettings().value("open/include_subfolders", "false")).lower() in ("true", "1")
+
+
+def set_include_subfolders(on: bool) -> None:
+    _qsettings().setValue("open/include_subfolders", "true" if on else "false")
