@@ -48,6 +48,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("erase", "Erase", ("E",), "Erase from the selected segment", True),
     ActionSpec("prompt", "Prompt", ("P",), "Click = object, right-click = not object, drag = box, "
                "Shift+drag = scribble; Enter commits, Esc discards", True),
+    ActionSpec("polygon", "Polygon", ("G",), "Click vertices; the first vertex, a double-click or Enter closes; "
+               "Backspace removes the last, Esc discards. Editing: drag a vertex, click an edge to insert, "
+               "right-click or Delete removes", True),
+    ActionSpec("box", "Box", ("R",), "Drag a rectangle: a new accepted segment", True),
+    ActionSpec("edit_polygon", "Edit as polygon", ("Shift+G",),
+               "Show the selected segment as an editable polygon (the Layers tab sets the tolerance)"),
+    ActionSpec("delete_vertex", "Delete vertex", (),
+               "Polygon tool: Backspace / Delete remove the last vertex (drawing) or the one under the mouse"),
     ActionSpec("view_mode", "Select / pan", (K.Key_Escape,),
                "Leave the tool (Prompt: discard the prompts first); in Select / pan: clear the selection"),
     ActionSpec("merge", "Merge", ("M",), "Merge the selected segments"),
@@ -73,14 +81,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
 )
 
 TOOLBAR = ("open", None, "prev", "next", "next_todo", None, "accept_image", "reject_image", None, "undo",
-           "redo", None, "prompt", "brush", "erase", "merge", None, "analyse_all", "train", "export", "settings")
+           "redo", None, "prompt", "polygon", "box", "brush", "erase", "merge", None, "analyse_all", "train", "export",
+           "settings")
 
 MENUS = (("&File", ("open", "import", "export", "settings", "quit")),
          ("&Edit", ("undo", "redo", "merge", "accept_segments", "reject_segments", "apply_class_on_accept",
                     "toggle_hidden", "bring_front", "send_back")),
          ("&Review", ("prev", "next", "next_todo", "jump", "accept_image", "reject_image")),
          ("&View", ("fit", "one_to_one")),
-         ("&Tools", ("prompt", "brush", "erase", "view_mode", "radius_down", "radius_up")),
+         ("&Tools", ("prompt", "polygon", "box", "edit_polygon", "brush", "erase", "view_mode", "radius_down",
+                     "radius_up")),
          ("&Analysis", ("analyse_all", "reanalyse", "train")))
 
 

@@ -23,7 +23,7 @@ from .overlays import stamp_segment
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
-MODES = ("view", "brush", "erase", "prompt")
+MODES = ("view", "brush", "erase", "prompt", "polygon", "box")
 #: pyqtgraph zooms 1.02 ** (wheel delta * factor): its default -1/8 is 35 % per wheel notch, too coarse
 #: to frame a small object; -1/20 is about 13 % per notch.
 WHEEL_SCALE_FACTOR = -1.0 / 20.0
@@ -70,6 +70,7 @@ class ImageCanvas(QWidget):
 
         self.mode = "view"
         self.prompt_tool = None  # set by app.prompt_tool.PromptTool when it attaches
+        self.polygon_tool = None  # set by app.polygon_tool.PolygonTool (modes "polygon" / "box")
         self.brush_radius = 12.0
         self._edit_id: int | None = None
         self._edit_mask: np.ndarray | None = None
@@ -192,12 +193,26 @@ class ImageCanvas(QWidget):
             ev.acceptDrags(Qt.MouseButton.LeftButton)
             ev.acceptClicks(Qt.MouseButton.LeftButton)
             ev.acceptClicks(Qt.MouseButton.RightButton)
+        elif self.mode in ("polygon", "box") and self.polygon_tool is not None:
+            ev.acceptClicks(Qt.MouseButton.LeftButton)
+            ev.acceptClicks(Qt.MouseButton.RightButton)
+            p = self.to_image(ev.pos())
+            if self.polygon_tool.hover(p.x(), p.y(), self.mode):
+                ev.acceptDrags(Qt.MouseButton.LeftButton)
         else:
             ev.acceptClicks(Qt.MouseButton.LeftButton)
 
     def tool_drag(self, ev) -> None:
         if ev.button() != Qt.MouseButton.LeftButton or self.mode == "view":
             ev.ignore()
+            return
+        if self.mode in ("polygon", "box"):  # a vertex or a box is the tool's; else the view pans
+            tool = self.polygon_tool
+            if tool is not None and tool.drag(self.to_image(ev.buttonDownPos()), self.to_image(ev.pos()),
+                                              ev.isStart(), ev.isFinish(), self.mode):
+                ev.accept()
+            else:
+                ev.ignore()
             return
         ev.accept()
         if self.mode == "prompt":
@@ -221,6 +236,13 @@ class ImageCanvas(QWidget):
                 ev.accept()
                 self.prompt_tool.click(pos.x(), pos.y(), ev.button() == Qt.MouseButton.LeftButton)
                 return
+        if self.mode in ("polygon", "box") and self.polygon_tool is not None:
+            if ev.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+                ev.accept()
+                self.polygon_tool.click(pos.x(), pos.y(), ev.button() == Qt.MouseButton.LeftButton, ev.double())
+            else:
+                ev.ignore()
+            return
         if ev.button() != Qt.MouseButton.LeftButton:
             ev.ignore()
             return

@@ -32,6 +32,7 @@ from .class_palette import ActiveClass, ClassPalette
 from .image_presenter import ImagePresenter
 from .jobs_indicator import JobsIndicator
 from .panels import build_panels
+from .polygon_tool import PolygonTool
 from .prompt_tool import PromptTool
 from .recent_folders import RecentFolders
 from .resources import icon, style_sheet
@@ -81,6 +82,9 @@ class MainWindow(QMainWindow):
                                    segment_panel=self.segment_panel, analysis=self.analysis,
                                    prompt=self.prompt, parent=self)
         self.segments, self.loader = self.view.segments, self.view.loader
+        self.polygon = PolygonTool(self.canvas, self.editor, self.segments, store=lambda: self.store,
+                                   image_id=lambda: self.current_id,
+                                   class_id=lambda: self.active_class_id(), parent=self)
         self.actions_ = build_actions(self, self._slots())
         self.review = r = ReviewController(
             store=lambda: self.store, view=self.view, editor=self.editor, filmstrip=self.filmstrip,
@@ -89,7 +93,8 @@ class MainWindow(QMainWindow):
         self.accept_image, self.reject_image, self.undo, self.redo = r.accept, r.reject, r.undo, r.redo
         self.reload_all, self._update_undo_actions = r.reload_all, r.update_actions
         self.tools = ToolModes(self.canvas, self.prompt, self.layers_panel, self.actions_, self.accept_image, self,
-                               clear_selection=lambda: self.segment_panel.select_ids([]))
+                               clear_selection=lambda: self.segment_panel.select_ids([]),
+                               polygon=self.polygon)
         self.recent_menu = RecentFolders(self.menuBar(), self.actions_["export"], self.open_folder, self)
         self.backbone_offer = BackboneOffer(window=self, report=partial(self.show_error, box=False),
                                             current_settings=lambda: self.settings, apply=self.apply_settings,
@@ -143,6 +148,9 @@ class MainWindow(QMainWindow):
             "undo": lambda: self.undo(), "redo": lambda: self.redo(),
             "brush": lambda on: self.tools.toggle("brush", on), "erase": lambda on: self.tools.toggle("erase", on),
             "prompt": lambda on: self.tools.toggle("prompt", on), "view_mode": lambda: self.tools.escape(),
+            "polygon": lambda on: self.tools.toggle("polygon", on), "box": lambda on: self.tools.toggle("box", on),
+            "edit_polygon": lambda: self.polygon.edit_segment(panel.selected_ids()),
+            "delete_vertex": lambda: self.tools.delete_vertex(),
             "merge": partial(panel.request, "merge"), "accept_segments": self.accept_segments,
             "reject_segments": partial(panel.request, "reject"),
             "radius_down": lambda: self.tools.bump_radius(1 / 1.25), "radius_up": lambda: self.tools.bump_radius(1.25),
