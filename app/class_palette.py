@@ -101,6 +101,7 @@ class ClassPalette(QWidget):
         for b in self.buttons.values():
             self.group.removeButton(b)
             self._lay.removeWidget(b)
+            b.hide()  # at once: deleteLater waits for the event loop, and a stale button would cover the strip
             b.deleteLater()
         self._lay.removeWidget(self.hint)
         self.buttons = {}

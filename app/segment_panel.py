@@ -166,6 +166,8 @@ class SegmentPanel(QWidget):
         self._update_buttons()
         if selected != set(self.selected_ids()):
             self.selectionChangedIds.emit(self.selected_ids())
+        else:  # same selection, maybe a new class (Y with the active class): the class box follows
+            self._sync_class_box()
 
     def records(self) -> list:
         return list(self._records)

@@ -158,6 +158,7 @@ def test_y_with_an_active_class_labels_and_accepts_in_one_undo_step(qtbot, win):
     assert (rec.state, rec.class_id) == ("accepted", dog)
     assert st.segment(big).state == "proposed"
     assert w.canvas.layer("segments").segments[-1].color == (30, 200, 30)  # drawn in the class colour
+    assert w.segment_panel.class_combo.currentData() == dog  # the relabel box shows the new class
     key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # ONE undo takes back both
     rec = st.segment(small)
     assert (rec.state, rec.class_id) == ("proposed", None)

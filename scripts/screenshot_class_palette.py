@@ -1,0 +1,90 @@
+"""Screenshot of the class palette: the window on a demo photo with four classes; with class 2 active
+(key 2) Y labels and accepts the largest proposal, H hides the smallest, then with class 1 (key 1)
+active Y labels and accepts the object proposal, which stays selected.
+
+    QT_QPA_PLATFORM=offscreen python scripts/screenshot_class_palette.py [out.png]
+
+Weight-free ``filters`` backbone (no model download); the proposals are what it finds on the photo.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main(out: Path) -> int:
+    work = Path(tempfile.mkdtemp(prefix="mc_palette_"))
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["MASKCURATOR_SETTINGS"] = str(work / "settings.ini")
+    os.environ["MASKCURATOR_BACKBONE"] = "filters"
+    os.environ["MASKCURATOR_NO_DIALOGS"] = "1"
+    folder = work / "photos"
+    folder.mkdir()
+    for name in ("chelsea.png", "coffee.png"):
+        shutil.copy(REPO / "resources" / "demo" / name, folder / name)
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.resources import style_sheet
+    from engine.project import project_paths
+    from engine.store import ProjectStore
+
+    paths = project_paths(folder).ensure()
+    with ProjectStore.open(paths.database, image_root=folder) as st:
+        for k, v in {"crf": False, "matting": False}.items():
+            st.set_setting(f"analysis.{k}", v)
+        for name, rgb in (("cat", (230, 80, 60)), ("background", (90, 90, 200)), ("eye", (60, 200, 90)),
+                          ("whiskers", (230, 200, 40))):
+            st.add_class(name, rgb)
+
+    app = QApplication.instance() or QApplication([])
+    app.setStyleSheet(style_sheet())
+    win = MainWindow(folder, device="cpu")
+    win.resize(1400, 860)
+    win.show()
+    done = {"ok": False}
+    win.analysisApplied.connect(lambda _i: done.update(ok=True))
+    t0 = time.time()
+    while not done["ok"] and time.time() - t0 < 300:
+        app.processEvents()
+        time.sleep(0.02)
+    if not done["ok"]:
+        print("analysis did not finish", file=sys.stderr)
+        return 1
+    win.activateWindow()
+    recs = sorted(win.segments.records, key=lambda r: r.area)
+    big = recs[-1]
+    QTest.keyClick(win, Qt.Key.Key_2)  # "background" becomes the active class
+    win.segment_panel.select_ids([big.id])
+    QTest.keyClick(win, Qt.Key.Key_Y)  # labelled background and accepted, one undo step
+    if len(recs) > 2:
+        win.segment_panel.select_ids([recs[0].id])
+        QTest.keyClick(win, Qt.Key.Key_H)  # the smallest proposal hidden
+    QTest.keyClick(win, Qt.Key.Key_1)  # cat is the active class now
+    obj = next((r for r in recs if r.source == "dsm.object"), recs[-2])
+    win.segment_panel.select_ids([obj.id])
+    QTest.keyClick(win, Qt.Key.Key_Y)  # the object: cat, accepted
+    app.processEvents()
+    time.sleep(0.3)
+    app.processEvents()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    win.grab().save(str(out))
+    print(f"wrote {out}: active class {win.active_class.name()}, status: {win.status_label.text()}")
+    win.close()
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots" / "16_class_palette.png"))
