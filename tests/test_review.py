@@ -142,3 +142,20 @@ def test_cli_batch_has_recursive_option():
     assert args.recursive is True
     assert build_parser().parse_args(["batch", "/x"]).recursive is None
     assert build_parser().parse_args(["batch", "/x", "--no-recursive"]).recursive is False
+
+
+def test_reopen_reads_only_new_image_headers(tmp_path, monkeypatch):
+    for i in range(5):
+        _png(tmp_path / f"{i}.png")
+    store, _ = open_project(tmp_path)
+    store.close()
+    _png(tmp_path / "new.png")
+    import engine.imageio as imageio
+
+    read = []
+    real = imageio.read_image_info
+    monkeypatch.setattr(imageio, "read_image_info", lambda p: read.append(p) or real(p))
+    store, _ = open_project(tmp_path)
+    assert [p.name for p in read] == ["new.png"]  # not the 5 known ones again
+    assert len(store.images()) == 6
+    store.close()

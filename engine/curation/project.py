@@ -89,6 +89,20 @@ def _prepare(paths: ProjectPaths, explicit: bool) -> ProjectPaths:
     return fallback
 
 
+def _new_entries(store, folder: Path, scan: ImageScan) -> tuple[list[Path], dict[Path, str]]:
+    """The scanned entries the project does not know yet. Why: ``add_images`` reads every header it is
+    given; reopening a 50,000-image folder must not read 50,000 headers to find the few new files."""
+    known = {rel for _id, rel in store.image_names()}
+
+    def new(p: Path) -> bool:
+        try:
+            return p.relative_to(folder).as_posix() not in known
+        except ValueError:
+            return True
+
+    return [p for p in scan.images if new(p)], {p: why for p, why in scan.problems if new(p)}
+
+
 def _scan(paths: ProjectPaths, recursive: bool) -> ImageScan:
     try:
         return scan_folder(paths.folder, recursive, skip=(paths.root,))
@@ -136,7 +150,7 @@ def open_project(folder: str | Path, create: bool = True, project_dir: str | Pat
                 scan = _scan(paths, scanned_recursive)
             if remembered != scanned_recursive:
                 store.set_setting(RECURSIVE_SETTING, scanned_recursive)
-            store.add_images(scan.images, errors=dict(scan.problems))
+            store.add_images(*_new_entries(store, paths.folder, scan))
         except ProjectOpenError:
             store.close()
             raise
