@@ -52,9 +52,11 @@ class ClassManager(QWidget):
         self.list.clear()
         if self.store is None:
             return
-        for c in self.store.classes():
+        for i, c in enumerate(self.store.classes()):
             it = QListWidgetItem(swatch(tuple(c.color)), c.name)
             it.setData(Qt.ItemDataRole.UserRole, c.id)
+            if i < 9:  # the palette's hotkeys follow this order (the export's category order)
+                it.setToolTip(f"Key {i + 1} makes {c.name} the active class")
             self.list.addItem(it)
 
     def selected_class_id(self) -> int | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QMenu,
                                QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from .key_scope import OWN_KEYS
@@ -61,6 +61,8 @@ class SegmentPanel(QWidget):
         self.tree.headerItem().setToolTip(0, "Topmost first (the drawing order; Ctrl+] / Ctrl+[ bring to front "
                                              "/ send to back). The box shows or hides a segment (H).")
         self.tree.itemChanged.connect(self._on_item_changed)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._popup_menu)
         header = self.tree.header()  # every column as wide as its content (scrolls sideways if need be)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -188,6 +190,26 @@ class SegmentPanel(QWidget):
         return [it.data(0, Qt.ItemDataRole.UserRole) for it in
                 (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
                 if it.checkState(0) == Qt.CheckState.Checked]
+
+    def context_menu(self) -> QMenu:
+        """Right-click in the list: what the keys do to the selection (shown with their keys)."""
+        menu = QMenu(self)
+        ids = self.selected_ids()
+        hidden = bool(ids) and all(i in self._hidden for i in ids)
+        for text, fn in (("Accept\tY", lambda: self.request("accept")), ("Reject\tX", lambda: self.request("reject")),
+                         ("Show\tH" if hidden else "Hide\tH", lambda: self.visibilityRequested.emit(ids, hidden)),
+                         ("Bring to front\tCtrl+]", lambda: self.request("front")),
+                         ("Send to back\tCtrl+[", lambda: self.request("back"))):
+            act = menu.addAction(text)
+            act.setObjectName(text.split("\t")[0])
+            act.setEnabled(bool(ids))
+            act.triggered.connect(fn)
+        return menu
+
+    def _popup_menu(self, pos) -> None:
+        menu = self.context_menu()
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(self.tree.viewport().mapToGlobal(pos))
 
     def _on_item_changed(self, item, column: int) -> None:
         if column == 0:

@@ -245,3 +245,20 @@ def test_bring_to_front_reorders_list_and_overlay_and_undo_restores(qtbot, win):
     panel.select_ids([])
     assert rgb_at(w, *INSIDE_SMALL)[:3] == big_color
     assert "back" in (w.store.undo_description() or "")
+
+
+def test_list_context_menu_hides_and_reorders_the_selection(qtbot, win):
+    w, panel = win, win.segment_panel
+    big, small = ids_of(w)
+    panel.select_ids([big])
+    menu = panel.context_menu()
+    acts = {a.objectName(): a for a in menu.actions()}
+    assert set(acts) == {"Accept", "Reject", "Hide", "Bring to front", "Send to back"}
+    acts["Bring to front"].trigger()
+    assert w.store.segment(big).z > w.store.segment(small).z
+    panel.context_menu().findChild(type(acts["Hide"]), "Hide").trigger()
+    assert big in w.segments.hidden
+    assert {a.objectName() for a in panel.context_menu().actions()} >= {"Show"}  # hidden: it offers Show
+    panel.select_ids([])
+    assert not any(a.isEnabled() for a in panel.context_menu().actions())
+
