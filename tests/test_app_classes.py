@@ -181,7 +181,8 @@ def test_brush_and_prompt_use_the_active_class(qtbot, win):
     bird = w.store.classes()[2].id
     key(qtbot, w, Qt.Key.Key_3)
     w.segment_panel.select_ids([])
-    w.editor.stroke(None, _box(0, 5, 0, 5), False, w.active_class_id())  # what the canvas stroke sends
+    assert w.canvas.edit_target is None
+    w.canvas.strokeFinished.emit(_box(0, 5, 0, 5), False)  # a finished brush stroke on nothing (window wiring)
     new = max(s.id for s in w.store.segments(1))
     assert w.store.segment(new).class_id == bird
     assert w.prompt.class_combo.currentData() == bird  # the prompt commit reads this box
