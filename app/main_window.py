@@ -182,6 +182,7 @@ class MainWindow(QMainWindow):
                                                            is not None and self.apply_class_on_accept else "")))
         self.tools.status.connect(self.set_status)
         self.segment_panel.actionRequested.connect(self.editor.segment_action)
+        self.segment_panel.selectionChangedIds.connect(self.polygon.on_selection)
         self.segment_panel.relabelRequested.connect(self.editor.relabel)
         self.editor.edited.connect(self._after_change)
         self.editor.selectRequested.connect(self.segment_panel.select_ids)

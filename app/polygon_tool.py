@@ -161,8 +161,10 @@ class PolygonTool(QObject):
     def hover(self, x: float, y: float, mode: str) -> bool:
         """Track the mouse; True when a drag starting here belongs to the tool (a vertex, a box)."""
         self._cursor = (x, y)
-        self._hot = nearest_vertex(self.rings, x, y, self._radius()) if self.editing and not self.drawing else None
-        self._redraw()
+        hot = nearest_vertex(self.rings, x, y, self._radius()) if self.editing and not self.drawing else None
+        if self.drawing or hot != self._hot:  # the rubber band / the highlighted vertex moved
+            self._hot = hot
+            self._redraw()
         return mode == "box" or self._hot is not None
 
     def drag(self, start, pos, is_start: bool, is_finish: bool, mode: str) -> bool:
@@ -334,6 +336,11 @@ class PolygonTool(QObject):
                                 f"(tolerance {self.layer.tolerance:g} px){note}")
         self._redraw()
         return True
+
+    def on_selection(self, ids: list) -> None:
+        """Another segment selected in the list: the edited polygon is put away (Shift+G edits the new one)."""
+        if self.target is not None and self.target not in ids:
+            self.stop_editing()
 
     def stop_editing(self) -> None:
         self.target, self.rings, self._shown, self._hot, self._drag = None, [], None, None, None

@@ -246,6 +246,10 @@ def test_segment_to_polygon_and_back_keeps_a_real_mask(qtbot, win):
     x, y = tool.rings[0][0]
     _drag(qtbot, w, x, y, x + 3, y + 3)
     assert np.array_equal(st.segment_mask(rec.id), polygons_to_mask(tool.rings, gt.shape))
+    # selecting another segment in the list puts the polygon away
+    other = next(s.id for s in st.segments(w.current_id) if s.id != rec.id)
+    w.segment_panel.select_ids([other])
+    assert tool.target is None and not w.canvas.layer("polygon").rings
 
 
 # -- pure geometry (no window) -----------------------------------------------------------------
