@@ -1,11 +1,12 @@
 """Screenshot of the Polygon tool: on the cat demo photo the nose is added with the Box tool (R, class
 "nose"), then the left eye is drawn with the Polygon tool (G, class "eye": clicks, closed on the first
 vertex), one vertex is dragged, one inserted on an edge and pulled out; the mouse rests on a vertex (red),
-zoomed on the face; the DSM proposals are hidden (H) to keep the photo clear. Every step goes through real mouse events on the canvas, as in the tests.
+zoomed on the face; the DSM proposals are hidden (H) to keep the photo clear. Every step goes through
+real mouse events on the canvas, as in the tests.
 
     QT_QPA_PLATFORM=offscreen python scripts/screenshot_polygon_tool.py [out.png]
 
-Weight-free ``filters`` backbone (no model download); the proposals under the polygon are what it finds.
+Weight-free ``filters`` backbone (no model download).
 """
 
 from __future__ import annotations

@@ -50,8 +50,9 @@ def _double_click(qtbot, w, x: float, y: float) -> None:
     pyqtgraph's scene expecting a release that never comes."""
     vp = w.canvas.view_widget.viewport()
     at = QPointF(_move(qtbot, w, x, y))
-    for typ, buttons in ((QEvent.Type.MouseButtonPress, L), (QEvent.Type.MouseButtonRelease, Qt.MouseButton.NoButton),
-                         (QEvent.Type.MouseButtonDblClick, L), (QEvent.Type.MouseButtonRelease, Qt.MouseButton.NoButton)):
+    up = Qt.MouseButton.NoButton
+    for typ, buttons in ((QEvent.Type.MouseButtonPress, L), (QEvent.Type.MouseButtonRelease, up),
+                         (QEvent.Type.MouseButtonDblClick, L), (QEvent.Type.MouseButtonRelease, up)):
         QApplication.sendEvent(vp, QMouseEvent(typ, at, vp.mapToGlobal(at), L, buttons, NO))
     qtbot.wait(15)
 
