@@ -183,6 +183,8 @@ class MainWindow(QMainWindow):
         self.tools.status.connect(self.set_status)
         self.segment_panel.actionRequested.connect(self.editor.segment_action)
         self.segment_panel.selectionChangedIds.connect(self.polygon.on_selection)
+        self.segment_panel.actionRequested.connect(
+            lambda action, ids: self.polygon.edit_segment(ids) if action == "polygon" else None)
         self.segment_panel.relabelRequested.connect(self.editor.relabel)
         self.editor.edited.connect(self._after_change)
         self.editor.selectRequested.connect(self.segment_panel.select_ids)

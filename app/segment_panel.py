@@ -199,7 +199,8 @@ class SegmentPanel(QWidget):
         for text, fn in (("Accept\tY", lambda: self.request("accept")), ("Reject\tX", lambda: self.request("reject")),
                          ("Show\tH" if hidden else "Hide\tH", lambda: self.visibilityRequested.emit(ids, hidden)),
                          ("Bring to front\tCtrl+]", lambda: self.request("front")),
-                         ("Send to back\tCtrl+[", lambda: self.request("back"))):
+                         ("Send to back\tCtrl+[", lambda: self.request("back")),
+                         ("Edit as polygon\tShift+G", lambda: self.request("polygon"))):
             act = menu.addAction(text)
             act.setObjectName(text.split("\t")[0])
             act.setEnabled(bool(ids))

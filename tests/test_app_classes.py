@@ -254,7 +254,7 @@ def test_list_context_menu_hides_and_reorders_the_selection(qtbot, win):
     panel.select_ids([big])
     menu = panel.context_menu()
     acts = {a.objectName(): a for a in menu.actions()}
-    assert set(acts) == {"Accept", "Reject", "Hide", "Bring to front", "Send to back"}
+    assert set(acts) == {"Accept", "Reject", "Hide", "Bring to front", "Send to back", "Edit as polygon"}
     acts["Bring to front"].trigger()
     assert w.store.segment(big).z > w.store.segment(small).z
     panel.context_menu().findChild(type(acts["Hide"]), "Hide").trigger()
