@@ -2,17 +2,22 @@
 
 A :class:`QListView` over a model, so only visible rows are painted (large folders stay responsive).
 The model holds every record once and shows an *order* of ids (the review bar's filter and sort, one
-store query), so switching the filter never rebuilds records. Thumbnails are requested when a row is
+store query), so switching the filter never rebuilds records. Measured at 50,000 rows
+(benchmarks/bench_filmstrip.py), two Qt costs shape it: the list's layout asks ``rowCount`` about twice
+per row, so the model is a :class:`QStringListModel` (rowCount and index stay in C++; only ``data`` of
+painted rows runs Python); and a ``dataChanged`` re-lays out every row, so a new thumbnail or status only
+repaints its row (``rowsChanged`` → the view updates that rectangle). Thumbnails are requested when a row is
 first painted and decoded by :class:`app.thumb_cache.ThumbLoader` off the GUI thread (newest first,
 cached on disk); only the most recently shown thumbnails stay in memory.
 """
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QObject, QRect, QSize, QStringListModel, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -26,15 +31,19 @@ ID_ROLE = Qt.ItemDataRole.UserRole + 2
 ERROR_ROLE = Qt.ItemDataRole.UserRole + 3
 
 
-class FilmstripModel(QAbstractListModel):
+class FilmstripModel(QStringListModel):
     """Rows = the shown images of the project (records with ``id, path, status, error``), in the order
-    :meth:`set_order` gave (default: the order of :meth:`set_records`)."""
+    :meth:`set_order` gave (default: the order of :meth:`set_records`). ``rowsChanged(first, last)``:
+    those rows look different (a thumbnail, a status), nothing about the layout changed."""
+
+    rowsChanged = Signal(int, int)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._all: dict[int, object] = {}
+        self._names: dict[int, str] = {}  # file names, computed once per project (50k basenames: ~50 ms)
         self._records: list = []
-        self._row_of: dict[int, int] = {}
+        self._row_of_cache: dict[int, int] | None = {}
         self._thumbs: OrderedDict[int, QPixmap] = OrderedDict()
         self._requested: set[int] = set()
         self._errors: dict[int, str] = {}  # errors found after adding (decode failures)
@@ -51,6 +60,7 @@ class FilmstripModel(QAbstractListModel):
     def set_records(self, records: list) -> None:
         """Every image of the project; all of them are shown until :meth:`set_order`."""
         self._all = {r.id: r for r in records}
+        self._names = {r.id: os.path.basename(r.path) for r in records}
         self._thumbs = OrderedDict((k, v) for k, v in self._thumbs.items() if k in self._all)
         self._requested.clear()
         self._errors.clear()
@@ -62,10 +72,16 @@ class FilmstripModel(QAbstractListModel):
         self._show([self._all[i] for i in image_ids if i in self._all])
 
     def _show(self, records: list) -> None:
-        self.beginResetModel()
         self._records = records
-        self._row_of = {r.id: i for i, r in enumerate(records)}
-        self.endResetModel()
+        self._row_of_cache = None  # built when first asked (a filter switch does not need it)
+        names = self._names
+        self.setStringList([names[r.id] for r in records])  # one model reset
+
+    @property
+    def _row_of(self) -> dict[int, int]:
+        if self._row_of_cache is None:
+            self._row_of_cache = {r.id: i for i, r in enumerate(self._records)}
+        return self._row_of_cache
 
     def update_record(self, record) -> None:
         if record.id in self._all:
@@ -74,8 +90,7 @@ class FilmstripModel(QAbstractListModel):
         if row is None:
             return
         self._records[row] = record
-        idx = self.index(row)
-        self.dataChanged.emit(idx, idx)
+        self.rowsChanged.emit(row, row)
 
     def update_records(self, records: list) -> None:
         """New records for known images (after an undo that may touch any of them): one repaint."""
@@ -84,15 +99,14 @@ class FilmstripModel(QAbstractListModel):
                 self._all[rec.id] = rec
         self._records = [self._all[r.id] for r in self._records]
         if self._records:
-            self.dataChanged.emit(self.index(0), self.index(len(self._records) - 1))
+            self.rowsChanged.emit(0, len(self._records) - 1)
 
     def set_error(self, image_id: int, reason: str) -> None:
         """Mark an image unreadable (found when decoding it for analysis or a thumbnail)."""
         self._errors[image_id] = reason
         row = self._row_of.get(image_id)
         if row is not None:
-            idx = self.index(row)
-            self.dataChanged.emit(idx, idx)
+            self.rowsChanged.emit(row, row)
 
     def record(self, row: int):
         return self._records[row]
@@ -129,8 +143,8 @@ class FilmstripModel(QAbstractListModel):
 
     # -- Qt model ------------------------------------------------------------------------------------
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._records)
+    def flags(self, index: QModelIndex) -> Qt.ItemFlag:
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable if index.isValid() else Qt.ItemFlag.NoItemFlags
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -138,7 +152,7 @@ class FilmstripModel(QAbstractListModel):
         rec = self._records[index.row()]
         error = rec.error or self._errors.get(rec.id)
         if role == Qt.ItemDataRole.DisplayRole:
-            return Path(rec.path).name
+            return self._names.get(rec.id) or os.path.basename(rec.path)
         if role == STATUS_ROLE:
             return "error" if error else str(getattr(rec.status, "value", rec.status))
         if role == ID_ROLE:
@@ -173,8 +187,7 @@ class FilmstripModel(QAbstractListModel):
             self._thumbs.popitem(last=False)
         row = self._row_of.get(image_id)
         if row is not None:
-            idx = self.index(row)
-            self.dataChanged.emit(idx, idx)
+            self.rowsChanged.emit(row, row)
 
     def _on_thumb_failed(self, image_id: int, reason: str) -> None:
         self._requested.discard(image_id)
@@ -231,10 +244,18 @@ class Filmstrip(QListView):
         self.setModel(self.model_)
         self.setItemDelegate(FilmstripDelegate(self))
         self.setUniformItemSizes(True)
+        self.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
+        self.model_.rowsChanged.connect(self._repaint_rows)
         self.setSelectionMode(QListView.SelectionMode.SingleSelection)
         self.setMinimumWidth(210)
         self.selectionModel().currentChanged.connect(self._on_current)
         self._silent = False
+
+    def _repaint_rows(self, first: int, last: int) -> None:
+        if first == last:
+            self.viewport().update(self.visualRect(self.model_.index(first)))
+        else:
+            self.viewport().update()
 
     def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid() and not self._silent:

@@ -73,7 +73,7 @@ def build_panels(window: QMainWindow, jobs: JobsIndicator) -> Panels:
     window.tabifyDockWidget(p.docks["layers"], p.docks["classes"])
     window.tabifyDockWidget(p.docks["classes"], p.docks["tags"])
     p.docks["layers"].raise_()
-    window.resizeDocks([p.docks["images"]], [230], Qt.Orientation.Horizontal)
+    window.resizeDocks([p.docks["images"]], [260], Qt.Orientation.Horizontal)
     window.resizeDocks([p.docks["segments"]], [400], Qt.Orientation.Horizontal)
     p.status_label = QLabel("")
     p.status_label.setObjectName("statusLabel")

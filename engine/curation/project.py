@@ -19,9 +19,10 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from ..fileio import describe_os_error
-from ..imageio import IMAGE_SUFFIXES, ImageScan, scan_images
+from ..imageio import IMAGE_SUFFIXES, ImageScan, _entry_problem
 from ..project import ProjectPaths, fallback_data_dir, project_paths
 
 _NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
@@ -38,27 +39,57 @@ class ProjectOpenError(Exception):
         self.title = title
 
 
-def scan_folder(folder: str | Path, recursive: bool = False, skip: tuple[Path, ...] = ()) -> ImageScan:
-    """:func:`engine.imageio.scan_images` of ``folder`` and, with ``recursive``, of its subfolders (sorted,
-    top-down). Hidden folders, ``skip`` (the project data folder) and symlinked folders are not entered;
-    a subfolder that cannot be listed is left out (only ``folder`` itself must be readable)."""
-    top = scan_images(folder)
-    if not recursive:
-        return top
-    images, problems = list(top.images), list(top.problems)
-    skipped = {os.path.abspath(p) for p in skip}
-    for dirpath, dirnames, _files in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames
-                             if not d.startswith(".") and os.path.abspath(os.path.join(dirpath, d)) not in skipped)
-        if os.path.abspath(dirpath) == os.path.abspath(folder):
-            continue
+class _Entry(NamedTuple):
+    rel: str  # POSIX path relative to the image folder (the store's key for it)
+    path: str
+    problem: str | None  # why an entry with an image name is not an image file (None: it is one)
+
+
+def _list_dir(folder: str, rel_prefix: str) -> list[_Entry]:
+    """One folder's image entries sorted by name, like :func:`engine.imageio.scan_images` but with
+    ``os.scandir`` (file type from the directory listing, no Path objects): 50,000 entries in well under
+    a second, where Path sorting and a stat per entry took seconds."""
+    with os.scandir(folder) as it:
+        found = sorted((e for e in it if not e.name.startswith(".")
+                        and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES), key=lambda e: e.name)
+    out = []
+    for e in found:
         try:
-            sub = scan_images(dirpath)
+            regular = e.is_file()  # follows symlinks; False for folders, broken links, loops, FIFOs
+        except OSError:
+            regular = False
+        problem = None if regular else _entry_problem(Path(e.path))
+        out.append(_Entry(rel_prefix + e.name, e.path, problem))
+    return out
+
+
+def _scan_entries(folder: str | Path, recursive: bool, skip: tuple[Path, ...] = ()) -> list[_Entry]:
+    top = os.path.abspath(folder)
+    entries = _list_dir(top, "")
+    if not recursive:
+        return entries
+    skipped = {os.path.abspath(p) for p in skip}
+    for dirpath, dirnames, _files in os.walk(top, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames
+                             if not d.startswith(".") and os.path.join(dirpath, d) not in skipped)
+        if dirpath == top:
+            continue
+        rel = os.path.relpath(dirpath, top).replace(os.sep, "/") + "/"
+        try:
+            entries.extend(_list_dir(dirpath, rel))
         except OSError:
             continue
-        images.extend(sub.images)
-        problems.extend(sub.problems)
-    return ImageScan(tuple(images), tuple(problems))
+    return entries
+
+
+def scan_folder(folder: str | Path, recursive: bool = False, skip: tuple[Path, ...] = ()) -> ImageScan:
+    """What :func:`engine.imageio.scan_images` finds in ``folder`` and, with ``recursive``, in its
+    subfolders (sorted by name, top-down). Hidden folders, ``skip`` (the project data folder) and
+    symlinked folders are not entered; a subfolder that cannot be listed is left out (only ``folder``
+    itself must be readable)."""
+    entries = _scan_entries(folder, recursive, skip)
+    return ImageScan(tuple(Path(e.path) for e in entries if e.problem is None),
+                     tuple((Path(e.path), e.problem) for e in entries if e.problem is not None))
 
 
 def _with_data_dir(paths: ProjectPaths, data_dir: Path, notice: str) -> ProjectPaths:
@@ -89,23 +120,17 @@ def _prepare(paths: ProjectPaths, explicit: bool) -> ProjectPaths:
     return fallback
 
 
-def _new_entries(store, folder: Path, scan: ImageScan) -> tuple[list[Path], dict[Path, str]]:
+def _new_entries(store, entries: list[_Entry]) -> tuple[list[Path], dict[Path, str]]:
     """The scanned entries the project does not know yet. Why: ``add_images`` reads every header it is
     given; reopening a 50,000-image folder must not read 50,000 headers to find the few new files."""
     known = {rel for _id, rel in store.image_names()}
-
-    def new(p: Path) -> bool:
-        try:
-            return p.relative_to(folder).as_posix() not in known
-        except ValueError:
-            return True
-
-    return [p for p in scan.images if new(p)], {p: why for p, why in scan.problems if new(p)}
+    new = [e for e in entries if e.rel not in known]
+    return [Path(e.path) for e in new if e.problem is None], {Path(e.path): e.problem for e in new if e.problem}
 
 
-def _scan(paths: ProjectPaths, recursive: bool) -> ImageScan:
+def _scan(paths: ProjectPaths, recursive: bool) -> list[_Entry]:
     try:
-        return scan_folder(paths.folder, recursive, skip=(paths.root,))
+        return _scan_entries(paths.folder, recursive, skip=(paths.root,))
     except OSError as exc:
         raise ProjectOpenError("Cannot open folder", f"{paths.folder}: {describe_os_error(exc)}") from None
 
@@ -133,7 +158,7 @@ def open_project(folder: str | Path, create: bool = True, project_dir: str | Pat
     existed = paths.database.exists()
     scanned_recursive = bool(recursive)
     scan = _scan(paths, scanned_recursive) if create and (recursive is not None or not existed) else None
-    if create and not existed and not scan.images and not scan.problems:
+    if create and not existed and not scan:
         formats = ", ".join(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
         raise ProjectOpenError("No images", f"no images found in {paths.folder} (supported: {formats})")
     if create:
@@ -150,7 +175,7 @@ def open_project(folder: str | Path, create: bool = True, project_dir: str | Pat
                 scan = _scan(paths, scanned_recursive)
             if remembered != scanned_recursive:
                 store.set_setting(RECURSIVE_SETTING, scanned_recursive)
-            store.add_images(*_new_entries(store, paths.folder, scan))
+            store.add_images(*_new_entries(store, scan))
         except ProjectOpenError:
             store.close()
             raise
