@@ -81,7 +81,7 @@ def test_sort_by_name_and_least_certain_first(store):
 
 
 def test_find_images_ranks_exact_prefix_substring(tmp_path):
-    for n in ("cat.png", "cat_2.png", "wildcat.png", "sub/cat.png", "dog.png"):
+    for n in ("cat.png", "cat_2.png", "wildcat.png", "sub/cat.png", "dog.png", "CATX2.png"):
         _png(tmp_path / n)
     st = ProjectStore.open(tmp_path / "p.sqlite", image_root=tmp_path)
     st.add_images(sorted(tmp_path.rglob("*.png")))
@@ -89,7 +89,10 @@ def test_find_images_ranks_exact_prefix_substring(tmp_path):
     found = [names[i] for i in find_images(st, "CAT.png")]
     assert found[:2] == ["cat.png", "sub/cat.png"]  # exact file name, both folders
     assert [names[i] for i in find_images(st, "sub/cat")] == ["sub/cat.png"]
-    assert set(names[i] for i in find_images(st, "cat")) == {"cat.png", "cat_2.png", "wildcat.png", "sub/cat.png"}
+    assert set(names[i] for i in find_images(st, "cat")) == {"cat.png", "cat_2.png", "wildcat.png", "sub/cat.png",
+                                                             "CATX2.png"}
+    assert [names[i] for i in find_images(st, "t_2")] == ["cat_2.png"]  # "_" is not a LIKE wildcard here
+    assert [names[i] for i in find_images(st, "tx2")] == ["CATX2.png"]  # any case
     assert names[find_images(st, "cat")[-1]] == "wildcat.png"  # substring match ranks last
     assert find_images(st, "  ") == [] and find_images(st, "zebra") == []
     st.close()

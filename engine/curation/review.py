@@ -9,7 +9,6 @@ CLI can both use, and the rules (an unreadable image is not "to do": there is no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 #: filter name -> (menu title, ``ProjectStore.image_ids`` conditions).
 STATUS_FILTERS: dict[str, tuple[str, dict]] = {
@@ -89,9 +88,11 @@ def find_images(store, text: str, limit: int = 20) -> list[int]:
     if not needle:
         return []
     ranked: list[tuple[int, str, int]] = []
-    for image_id, rel in store.image_names():
+    # SQL narrows first (LIKE ignores the case of ASCII letters only: other names are compared here)
+    rows = store.image_names(contains=needle if needle.isascii() else None)
+    for image_id, rel in rows:
         path = rel.casefold()
-        name = PurePosixPath(path).name
+        name = path.rpartition("/")[2]
         if needle in (path, name):
             rank = 0
         elif name.startswith(needle) or path.startswith(needle):

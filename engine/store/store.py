@@ -485,9 +485,15 @@ class ProjectStore:
             raise StoreError(f"unknown image order {order!r}; expected one of ['id', 'path', 'score']")
         return [int(r[0]) for r in self._conn().execute(sql, args)]
 
-    def image_names(self) -> list[tuple[int, str]]:
-        """``(id, path relative to the image folder)`` of every image in add order (jump by name)."""
-        rows = self._conn().execute("SELECT id, path FROM images ORDER BY id").fetchall()
+    def image_names(self, contains: str | None = None) -> list[tuple[int, str]]:
+        """``(id, path relative to the image folder)`` of every image in add order (jump by name);
+        ``contains``: only paths containing that text (ASCII letters in any case; SQL ``LIKE``)."""
+        sql, args = "SELECT id, path FROM images", []
+        if contains:
+            escaped = contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            sql += " WHERE path LIKE ? ESCAPE '\\'"
+            args.append(f"%{escaped}%")
+        rows = self._conn().execute(sql + " ORDER BY id", args).fetchall()
         return [(int(i), key_text(p)) for i, p in rows]
 
     def set_image_tags(self, image_id: int, class_ids: Iterable[int]) -> None:
