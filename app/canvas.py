@@ -5,9 +5,14 @@ z = 0; every layer from :func:`app.layers.create_layers` adds its own view above
 never names an overlay. View coordinates are always full-resolution image pixels, also when a huge
 photo is drawn downscaled.
 
-Tools: ``view`` (a click selects), ``brush`` / ``erase`` (a drag paints into a working copy of the
-edit target's mask and, on release, emits ``strokeFinished`` once — one undo step), and ``prompt``
-(clicks, boxes and scribbles go to the prompt tool, see :mod:`app.prompt_tool`).
+Tools: ``view`` (a click selects), ``brush`` / ``erase`` (a drag paints a display-resolution
+preview and, on release, emits ``strokeFinished`` once with the :class:`~engine.masks.Stroke` — the
+polyline and radius; :class:`app.segment_editor.SegmentEditor` rasterises it at full resolution, off
+the GUI thread for big photos, as one undo step), and ``prompt`` (clicks, boxes and scribbles go to
+the prompt tool, see :mod:`app.prompt_tool`).
+
+Why strokes are polylines, not masks (issue 16): on a 24 MP photo every full-frame mask copy costs
+tens of milliseconds, and a person feels anything over ~16 ms per mouse move.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QVBoxLayout, QWidget
 
+from engine.masks import CropMask, Stroke
+
 from .layers import Layer, create_layers
-from .overlays import stamp_segment
+from .segment_raster import overlay_size
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
@@ -33,7 +40,7 @@ class ImageCanvas(QWidget):
     """The central view. All inputs are numpy arrays computed elsewhere (never on this thread)."""
 
     clicked = Signal(float, float)  # image x, y (view mode)
-    strokeFinished = Signal(object, bool)  # new bool mask (H, W), erase?
+    strokeFinished = Signal(object, bool)  # the engine.masks.Stroke drawn (full-res polyline), erase?
     modeChanged = Signal(str)
     imageChanged = Signal()  # a new photo (or none): layer views reset
     layersCleared = Signal()  # every layer's data was dropped (before imageChanged)
@@ -73,9 +80,8 @@ class ImageCanvas(QWidget):
         self.polygon_tool = None  # set by app.polygon_tool.PolygonTool (modes "polygon" / "box")
         self.brush_radius = 12.0
         self._edit_id: int | None = None
-        self._edit_mask: np.ndarray | None = None
-        self._stroke_mask: np.ndarray | None = None
-        self._last_pt: tuple[float, float] | None = None
+        self._edit_mask: CropMask | None = None  # the target's full-resolution mask (a bbox crop)
+        self._stroke_pts: list[tuple[float, float]] | None = None  # the stroke in progress
 
     # -- geometry ----------------------------------------------------------------------------------
 
@@ -89,12 +95,18 @@ class ImageCanvas(QWidget):
         photos); view coordinates are always full-resolution image pixels."""
         return self._disp_shape
 
+    @property
+    def overlay_shape(self) -> tuple[int, int] | None:
+        """(h, w) of the segments overlay (the mouse item): the display size capped for speed."""
+        return None if self._disp_shape is None else overlay_size(self._disp_shape)
+
     def to_image(self, pos: QPointF) -> QPointF:
-        """Map a point in a display-resolution item's coordinates to full-res image pixels."""
-        if self._shape is None or self._disp_shape is None or self._shape == self._disp_shape:
+        """Map a point in the segments overlay item's coordinates (where the mouse events arrive) to
+        full-res image pixels."""
+        over = self.overlay_shape
+        if self._shape is None or over is None or self._shape == over:
             return QPointF(pos)
-        return QPointF(pos.x() * self._shape[1] / self._disp_shape[1],
-                       pos.y() * self._shape[0] / self._disp_shape[0])
+        return QPointF(pos.x() * self._shape[1] / over[1], pos.y() * self._shape[0] / over[0])
 
     def set_image(self, rgb: np.ndarray | None, full_hw: tuple[int, int] | None = None) -> None:
         """Show a new photo; clears every layer's data (it belonged to the previous image).
@@ -171,11 +183,11 @@ class ImageCanvas(QWidget):
         return self.views["segments"].item
 
     def segments_rgba(self) -> np.ndarray | None:
-        """The RGBA array the segments layer shows, at :attr:`display_shape` (tests, screenshots)."""
+        """The RGBA array the segments layer shows, at :attr:`overlay_shape` (tests, screenshots)."""
         return self.segments_item.image
 
     def segment_at(self, x: float, y: float) -> int | None:
-        """Id of the smallest segment covering pixel (x, y)."""
+        """Id of the smallest segment covering pixel (x, y) (a lookup in bbox crops: no decode)."""
         hits = self.layers["segments"].segments_at(x, y)
         return hits[0] if hits else None
 
@@ -269,49 +281,58 @@ class ImageCanvas(QWidget):
     def set_brush_radius(self, radius: float) -> None:
         self.brush_radius = float(max(1.0, radius))
 
-    def set_edit_target(self, segment_id: int | None, mask: np.ndarray | None) -> None:
-        """The segment brush/erase strokes modify (the selected one; None + an empty mask = a new one)."""
+    def set_edit_target(self, segment_id: int | None, mask) -> None:
+        """The segment brush/erase strokes modify (the selected one; None + an empty mask = a new one).
+        ``mask``: its :class:`~engine.masks.CropMask` (cheap) or a full-frame bool array."""
         self.cancel_stroke()
         self._edit_id = segment_id
-        self._edit_mask = None if mask is None else mask.astype(bool)
+        if mask is None or isinstance(mask, CropMask):
+            self._edit_mask = mask
+        else:
+            self._edit_mask = CropMask.from_full(mask)
 
     @property
     def edit_target(self) -> int | None:
         return self._edit_id
 
+    @property
+    def stroke_active(self) -> bool:
+        return self._stroke_pts is not None
+
     def begin_stroke(self, x: float, y: float) -> bool:
         """Start a stroke at (x, y); returns False (and does nothing) without an edit target."""
         if self.mode not in ("brush", "erase") or self._edit_mask is None or self._shape is None:
             return False
-        self._stroke_mask = self._edit_mask.copy()
-        self._last_pt = (x, y)
+        self._stroke_pts = []
+        self.layers["segments"].begin_stroke(self._edit_id, self._edit_mask, self.brush_radius, self.mode == "brush")
         self.continue_stroke(x, y)
         return True
 
     def continue_stroke(self, x: float, y: float) -> None:
-        if self._stroke_mask is None or self._last_pt is None:
+        """One mouse move: recorded, and painted on the display-resolution overlay around it only."""
+        if self._stroke_pts is None:
             return
-        self._stroke_mask = stamp_segment(self._stroke_mask, self._last_pt, (x, y), self.brush_radius,
-                                          value=self.mode == "brush")
-        self._last_pt = (x, y)
-        self.layers["segments"].set_stroke(self._edit_id, self._stroke_mask)
+        self._stroke_pts.append((float(x), float(y)))
+        self.layers["segments"].add_stroke_point(x, y)
 
-    def end_stroke(self) -> np.ndarray | None:
-        """Finish the stroke; emits ``strokeFinished(mask, erase)`` once if the mask changed."""
-        mask, self._stroke_mask, self._last_pt = self._stroke_mask, None, None
-        if mask is None or self._edit_mask is None:
+    def end_stroke(self) -> Stroke | None:
+        """Finish the stroke; emits ``strokeFinished(stroke, erase)`` once (unless erasing nothing)."""
+        pts, self._stroke_pts = self._stroke_pts, None
+        if pts is None or self._edit_mask is None:
             return None
-        self.layers["segments"].set_stroke(None, None)
-        if np.array_equal(mask, self._edit_mask):
+        erase = self.mode == "erase"
+        if not pts or (erase and self._edit_mask.is_empty):
+            self.layers["segments"].end_stroke(keep=False)
             return None
-        self._edit_mask = mask
-        self.strokeFinished.emit(mask, self.mode == "erase")
-        return mask
+        self.layers["segments"].end_stroke(keep=True)  # stays drawn until the stored mask comes back
+        stroke = Stroke(tuple(pts), self.brush_radius, not erase)
+        self.strokeFinished.emit(stroke, erase)
+        return stroke
 
     def cancel_stroke(self) -> None:
-        if self._stroke_mask is not None:
-            self._stroke_mask, self._last_pt = None, None
-            self.layers["segments"].set_stroke(None, None)
+        if self._stroke_pts is not None:
+            self._stroke_pts = None
+            self.layers["segments"].end_stroke(keep=False)
 
     def _show_cursor(self, pos: QPointF | None) -> None:
         if pos is None or self.mode not in ("brush", "erase"):

@@ -17,10 +17,40 @@ project reopened later shows everything, so nothing stays invisibly hidden.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from engine.masks import CropMask
+
 from .overlays import OverlaySegment, segment_color
+
+
+class FullMasks(Mapping):
+    """``masks[id]``: a segment's full-frame bool mask, made from its crop on demand (the prompt and
+    polygon tools' priors). The crops are what is kept: a 24 MP frame is 24 MB per segment."""
+
+    def __init__(self, crops: dict[int, CropMask]):
+        self._crops = crops
+        self._last: tuple[CropMask, np.ndarray] | None = None
+
+    def __getitem__(self, segment_id: int) -> np.ndarray:
+        crop = self._crops[segment_id]
+        if self._last is None or self._last[0] is not crop:
+            full = crop.to_full()
+            full.flags.writeable = False  # shared with the next caller
+            self._last = (crop, full)
+        return self._last[1]
+
+    def __contains__(self, segment_id) -> bool:
+        return segment_id in self._crops
+
+    def __iter__(self):
+        return iter(self._crops)
+
+    def __len__(self) -> int:
+        return len(self._crops)
 
 
 def status_str(value) -> str:
@@ -41,13 +71,17 @@ class CurrentSegments(QObject):
         self.image_id: int | None = None
         self.records: list = []  # drawing order, topmost first
         self.all_sources: list[str] = []
-        self.masks: dict[int, np.ndarray] = {}
+        self.crops: dict[int, CropMask] = {}  # full-resolution masks as bbox crops
+        self.masks = FullMasks(self.crops)
+        self._decoded: dict[int, tuple[bytes, CropMask]] = {}  # id -> (RLE counts, crop): reloads decode only changes
         self.colors: dict[int, tuple[int, int, int]] = {}
         self.hidden: set[int] = set()
         self._store = None
 
     def clear(self) -> None:
-        self.image_id, self.records, self.all_sources, self.masks, self.colors = None, [], [], {}, {}
+        self.image_id, self.records, self.all_sources, self.colors = None, [], [], {}
+        self._set_crops({})
+        self._decoded = {}
         self.changed.emit()
 
     def load(self, store, image_id: int, source: str | None) -> None:
@@ -57,20 +91,37 @@ class CurrentSegments(QObject):
         all_recs = store.segments(image_id)
         recs = [r for r in all_recs if source is None or r.source == source]
         classes = {c.id: tuple(c.color) for c in store.classes()}
-        masks = {r.id: store.segment_mask(r.id) for r in recs}
+        crops = {r.id: self._crop(store, r.id) for r in recs}
+        if image_id != self.image_id:
+            self._decoded = {i: v for i, v in self._decoded.items() if i in crops}
         # colours from the id order, so reordering never recolours an unlabelled segment
         self.colors = {r.id: classes[r.class_id] if r.class_id in classes else segment_color(r.source, r.label, i)
                        for i, r in enumerate(recs)}
         recs = sorted(recs, key=draw_key, reverse=True)
-        self.image_id, self.records, self.masks = image_id, recs, masks
+        self.image_id, self.records = image_id, recs
+        self._set_crops(crops)
         self.all_sources = [r.source for r in all_recs]
         self.changed.emit()
 
-    def empty_mask(self, shape: tuple[int, int]) -> np.ndarray:
-        """An all-False mask of ``shape`` (the brush's target when nothing is selected), made once."""
-        if getattr(self, "_empty", None) is None or self._empty.shape != tuple(shape):
-            self._empty = np.zeros(shape, bool)
-        return self._empty
+    def _set_crops(self, crops: dict[int, CropMask]) -> None:
+        self.crops = crops
+        self.masks = FullMasks(crops)
+
+    def _crop(self, store, segment_id: int) -> CropMask:
+        rle = store.segment_rle(segment_id)
+        hit = self._decoded.get(segment_id)
+        if hit is None or hit[0] != rle.counts:
+            hit = self._decoded[segment_id] = (rle.counts, CropMask.from_rle(rle))
+        return hit[1]
+
+    def prime(self, segment_id: int, counts: bytes, crop: CropMask) -> None:
+        """The mask just written for ``segment_id`` (by the stroke worker): the next load uses it
+        instead of decoding the stored RLE again."""
+        self._decoded[int(segment_id)] = (bytes(counts), crop)
+
+    def empty_mask(self, shape: tuple[int, int]) -> CropMask:
+        """An empty mask of ``shape`` (the brush's target when nothing is selected)."""
+        return CropMask.empty(shape)
 
     def record(self, segment_id: int):
         return next((r for r in self.records if r.id == segment_id), None)
@@ -108,6 +159,6 @@ class CurrentSegments(QObject):
         without the hidden segments; the selection last so what the tools edit stays in view."""
         order = sorted((r for r in reversed(self.records) if r.id not in self.hidden),
                        key=lambda r: r.id in selected)  # stable: keeps the z-order otherwise
-        segs = [OverlaySegment(self.masks[r.id], self.colors[r.id], r.id in selected,
+        segs = [OverlaySegment(self.crops[r.id], self.colors[r.id], r.id in selected,
                                status_str(r.state) == "rejected") for r in order]
         return segs, [r.id for r in order]

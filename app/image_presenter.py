@@ -209,7 +209,7 @@ class ImagePresenter(QObject):
         segs, ids = self.segments.overlay(set(selected))
         self.canvas.layer("segments").set_segments(segs, ids)
         if len(selected) == 1 and selected[0] in self.segments.masks:
-            self.canvas.set_edit_target(selected[0], self.segments.masks[selected[0]])
+            self.canvas.set_edit_target(selected[0], self.segments.crops[selected[0]])  # a crop: no copy
         elif self.canvas.image_shape is not None:  # brush on nothing = a new segment
             self.canvas.set_edit_target(None, self.segments.empty_mask(self.canvas.image_shape))
         self.prompt.set_target(selected[0] if len(selected) == 1 else None)

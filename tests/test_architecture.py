@@ -23,7 +23,7 @@ QT = ("PySide6", "PySide2", "PyQt5", "PyQt6", "pyqtgraph", "shiboken6")
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (0, ("engine", "engine.imageio", "engine.device", "engine.fileio", "engine.registry", "engine.proposals",
          "engine.jobs", "engine.metrics", "engine.clustering", "engine.crf", "engine.configs", "engine.datasets",
-         "engine.project", "engine.store", "engine.runner")),
+         "engine.project", "engine.store", "engine.runner", "engine.masks")),
     (1, ("engine.backbone", "engine.features", "engine.filters")),
     (2, ("engine.methods", "engine.export", "engine.prompts", "engine.imports", "engine.polygons")),
     (3, ("engine.pipeline",)),

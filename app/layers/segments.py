@@ -3,20 +3,36 @@
 The model holds what to draw (colour, selection, dimming per segment; the brush stroke in progress)
 and answers "which segment is under this pixel"; the view composes the RGBA image at display
 resolution and forwards clicks and drags to the canvas's active tool.
+
+Why the view works in dirty rectangles (issue 16): on a 24 MP photo a full recompose per brush move or
+selection took 1–2 s. Masks are :class:`~engine.masks.CropMask` bounding-box crops, resampled once
+each onto the overlay frame (:mod:`app.segment_raster`); a change recomposes only the rectangle it
+touched and Qt repaints only that part of the item (:class:`_MouseItem` draws its own QImage view of
+the RGBA buffer, so nothing is converted per frame).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
-from PySide6.QtWidgets import QCheckBox, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QVBoxLayout, QWidget
 
-from ..overlays import OverlaySegment, compose_segments, downscale_mask
+from engine.masks import CropMask
+
+from ..overlays import OverlaySegment
+from ..segment_raster import DrawSpec, Grid, StrokePreview, compose_region, mask_box, overlay_size, union
 from . import register_layer
 from .base import Layer, LayerView
+
+#: a change touching more than this fraction of the overlay recomposes all of it (simpler, as fast)
+FULL_REDRAW_FRACTION = 0.6
+
+
+def as_crop(mask) -> CropMask:
+    """Masks arrive as crops (CurrentSegments) or, from older callers, as full-frame arrays."""
+    return mask if isinstance(mask, CropMask) else CropMask.from_full(mask)
 
 
 @register_layer
@@ -29,7 +45,9 @@ class SegmentsLayer(Layer):
         self.ids: list[int] = []
         self.contours = True
         self.fill_alpha = 0.45
-        self.stroke: tuple[int | None, np.ndarray] | None = None  # (segment id or None = new, live mask)
+        #: brush stroke in progress: (segment id or None = new, base CropMask, radius, paints?, points)
+        self.stroke: tuple | None = None
+        self.stroke_done = False  # the stroke ended; its result stays drawn until the store's mask arrives
 
     def has_data(self) -> bool:
         return bool(self.segments)
@@ -38,14 +56,43 @@ class SegmentsLayer(Layer):
         self.segments, self.ids, self.stroke = [], [], None
         self.changed.emit()
 
+    strokeMoved = Signal()  # the stroke in progress got a point: the view repaints just around it
+
     def set_segments(self, segments: list[OverlaySegment], ids: list[int]) -> None:
-        """Segments in drawing order (later on top); ``ids`` map clicks back to segment ids."""
-        self.segments, self.ids = list(segments), list(ids)
+        """Segments in drawing order (later on top); ``ids`` map clicks back to segment ids. Masks may be
+        :class:`~engine.masks.CropMask` (cheap) or full-frame bool arrays (converted once here)."""
+        self.segments = [s if isinstance(s.mask, CropMask) else OverlaySegment(as_crop(s.mask), s.color, s.selected,
+                                                                                s.dimmed) for s in segments]
+        self.ids = list(ids)
         self.changed.emit()
 
-    def set_stroke(self, segment_id: int | None, mask: np.ndarray | None) -> None:
-        """Show a brush stroke in progress in place of ``segment_id``'s mask (None mask: done)."""
-        self.stroke = None if mask is None else (segment_id, mask)
+    def begin_stroke(self, segment_id: int | None, base: CropMask, radius: float, paint: bool) -> None:
+        """A stroke starts on ``segment_id`` (None: a new segment) whose mask is ``base``."""
+        self.stroke = (segment_id, base, float(radius), bool(paint), [])
+        self.stroke_done = False
+        self.changed.emit()
+
+    def add_stroke_point(self, x: float, y: float) -> None:
+        if self.stroke is not None and not self.stroke_done:
+            self.stroke[4].append((float(x), float(y)))
+            self.strokeMoved.emit()
+
+    def end_stroke(self, keep: bool) -> None:
+        """The stroke is over: ``keep`` its result drawn (it is being committed) or drop it (cancel)."""
+        if self.stroke is None:
+            return
+        if keep:
+            self.stroke_done = True
+        else:
+            self.stroke, self.stroke_done = None, False
+        self.changed.emit()
+
+    def set_stroke(self, segment_id: int | None, mask) -> None:
+        """Compatibility: show ``mask`` in place of ``segment_id``'s (None: no stroke)."""
+        if mask is None:
+            self.stroke, self.stroke_done = None, False
+        else:
+            self.stroke, self.stroke_done = (segment_id, as_crop(mask), 1.0, True, []), True
         self.changed.emit()
 
     def set_contours(self, on: bool) -> None:
@@ -57,25 +104,8 @@ class SegmentsLayer(Layer):
         """Ids of the segments covering pixel (x, y), smallest first (the order repeated clicks cycle)."""
         if not self.segments:
             return []
-        xi, yi = int(x), int(y)
-        h, w = self.segments[0].mask.shape
-        if not (0 <= xi < w and 0 <= yi < h):
-            return []
-        hits = sorted((int(seg.mask.sum()), sid) for seg, sid in zip(self.segments, self.ids)
-                      if seg.mask.shape == (h, w) and seg.mask[yi, xi])
+        hits = sorted((seg.mask.area, sid) for seg, sid in zip(self.segments, self.ids) if seg.mask.contains(x, y))
         return [sid for _, sid in hits]
-
-    def drawn_segments(self) -> list[OverlaySegment]:
-        if self.stroke is None:
-            return self.segments
-        sid, mask = self.stroke
-        segs = list(self.segments)
-        if sid in self.ids:
-            i = self.ids.index(sid)
-            segs[i] = OverlaySegment(mask, segs[i].color, True)
-        else:
-            segs.append(OverlaySegment(mask, (255, 255, 255), True))
-        return segs
 
     def state(self) -> dict:
         return super().state() | {"contours": self.contours}
@@ -107,11 +137,43 @@ class SegmentsLayer(Layer):
 
 
 class _MouseItem(pg.ImageItem):
-    """The overlay image; hands hover, clicks and drags (in display pixels) to the canvas's tool."""
+    """The overlay image; hands hover, clicks and drags (in overlay pixels) to the canvas's tool.
+
+    It draws a QImage that *views* the RGBA numpy buffer (no copy, no pyqtgraph render pass), and
+    only the exposed part of it: after an in-place edit of the buffer, :meth:`update_box` repaints
+    just that rectangle."""
 
     def __init__(self, canvas):
         super().__init__()
         self._canvas = canvas
+        self._qimage: QImage | None = None
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+
+    def set_rgba(self, rgba: np.ndarray, rect: QRectF) -> None:
+        h, w = rgba.shape[:2]
+        self.prepareGeometryChange()
+        self.image = rgba
+        self._qimage = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
+        self.setRect(rect)
+        self.informViewBoundsChanged()
+        self.update()
+
+    def update_box(self, box) -> None:
+        y0, y1, x0, x1 = box
+        self.update(QRectF(x0, y0, x1 - x0, y1 - y0))
+
+    def clear(self):
+        self._qimage = None
+        super().clear()
+
+    def paint(self, painter, option=None, widget=None):
+        if self.image is None or self._qimage is None:
+            return
+        h, w = self.image.shape[:2]
+        r = QRectF(0, 0, w, h)
+        if option is not None:
+            r = option.exposedRect.intersected(r)
+        painter.drawImage(r, self._qimage, r)
 
     def hoverEvent(self, ev):
         self._canvas.tool_hover(ev)
@@ -128,32 +190,147 @@ class SegmentsView(LayerView):
         self.item = _MouseItem(canvas)
         self.item.setZValue(layer.z)
         canvas.view.addItem(self.item)
-        self._small: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(mask) -> (mask, display copy)
+        self._grid: Grid | None = None
+        self._rgba: np.ndarray | None = None
+        self._small: dict[int, tuple[CropMask, CropMask]] = {}  # id(mask) -> (mask, overlay-frame copy)
+        self._drawn: list[DrawSpec] | None = None  # what the buffer shows, in drawing order
+        self._style: tuple | None = None  # (fill_alpha, contours) the buffer was composed with
+        self._preview: StrokePreview | None = None
+        self._painted_points = 0
+        self._known: set = set()  # segment ids of the last refresh (a new one ends a new-segment preview)
+        self._pending: dict[int | None, tuple[object, CropMask]] = {}  # finished strokes: id -> (base, result)
         super().__init__(layer, canvas)
+        layer.strokeMoved.connect(self._on_stroke_moved)
         self.refresh()
+
+    # -- what to draw --------------------------------------------------------------------------
+
+    def _display_mask(self, mask: CropMask) -> CropMask:
+        hit = self._small.get(id(mask))
+        if hit is None or hit[0] is not mask:  # holding the mask keeps its id from being reused
+            hit = self._small[id(mask)] = (mask, self._grid.display(mask))
+        return hit[1]
+
+    def _specs(self) -> list[DrawSpec]:
+        layer = self.layer
+        stroke = layer.stroke
+        sid = stroke[0] if stroke is not None else None
+        specs = []
+        for seg, i in zip(layer.segments, layer.ids):
+            if stroke is not None and i == sid and self._preview is not None:
+                continue  # drawn last, as the stroke preview
+            small = self._display_mask(seg.mask)
+            pend = self._pending.get(i)
+            if pend is not None:
+                if pend[0] is seg.mask:
+                    small = pend[1]  # the committed stroke, until the store's new mask arrives
+                else:
+                    del self._pending[i]
+            specs.append(DrawSpec(i, small, seg.color, seg.selected, seg.dimmed))
+        if None in self._pending:  # a new segment being stored
+            if any(i not in self._known for i in layer.ids):
+                del self._pending[None]
+            else:
+                specs.append(DrawSpec(-1, self._pending[None][1], (255, 255, 255), True, False))
+        if stroke is not None and self._preview is not None:
+            color = next((s.color for s, i in zip(layer.segments, layer.ids) if i == sid), (255, 255, 255))
+            specs.append(DrawSpec(-2, self._preview, color, True, False))
+        return specs
+
+    # -- drawing ---------------------------------------------------------------------------------
 
     def refresh(self) -> None:
         shape, disp = self.canvas.image_shape, self.canvas.display_shape
         if shape is None or disp is None:
             self.item.clear()
-            self._small = {}
+            self._grid, self._rgba, self._drawn, self._small, self._pending = None, None, None, {}, {}
+            self._preview = None
             return
-        segs = self.layer.drawn_segments()
-        if disp != shape:  # huge photo: draw downscaled masks, each downscaled once, not per redraw
-            keep = {id(s.mask) for s in self.layer.segments}
+        hw = overlay_size(disp)
+        if self._grid is None or self._grid.full_hw != tuple(shape) or self._grid.hw != hw:
+            self._grid, self._small, self._drawn, self._pending = Grid(shape, hw), {}, None, {}
+            self._rgba = np.zeros((*hw, 4), np.uint8)
+            self.item.set_rgba(self._rgba, QRectF(0, 0, shape[1], shape[0]))
+        layer = self.layer
+        self._sync_stroke()
+        keep = {id(s.mask) for s in layer.segments}
+        if len(self._small) > 2 * len(keep) + 8:
             self._small = {k: v for k, v in self._small.items() if k in keep}
-            segs = [replace(s, mask=self._display_mask(s.mask)) for s in segs]
-        rgba = compose_segments(segs, disp, self.layer.fill_alpha, self.layer.contours)
-        self.item.setImage(rgba, autoLevels=False, levels=(0, 255))
-        self.item.setRect(QRectF(0, 0, shape[1], shape[0]))
+        specs = self._specs()
+        style = (layer.fill_alpha, layer.contours)
+        box = self._dirty(specs) if style == self._style else (0, hw[0], 0, hw[1])
+        if box is not None:
+            compose_region(self._rgba, specs, box, layer.fill_alpha, layer.contours)
+            self.item.update_box(box)
+        self._drawn, self._style = specs, style
+        self._known = set(layer.ids)
         # stays "visible" at opacity 0 when hidden, so it still receives the mouse
-        self.item.setOpacity(self.layer.opacity if self.layer.visible else 0.0)
+        self.item.setOpacity(layer.opacity if layer.visible else 0.0)
 
-    def _display_mask(self, mask: np.ndarray) -> np.ndarray:
-        hit = self._small.get(id(mask))
-        if hit is None or hit[0] is not mask:  # holding the mask keeps its id from being reused
-            small = downscale_mask(mask, self.canvas.display_shape)
-            if self.layer.stroke is not None and mask is self.layer.stroke[1]:
-                return small  # changes on every mouse move: not worth caching
-            hit = self._small[id(mask)] = (mask, small)
-        return hit[1]
+    def _dirty(self, specs: list[DrawSpec]):
+        """The box covering every difference between what is drawn and ``specs`` (None: nothing)."""
+        h, w = self._grid.hw
+        if self._drawn is None:
+            return 0, h, 0, w
+        old = {s.key: s for s in self._drawn}
+        new = {s.key: s for s in specs}
+        box = None
+        for k in old.keys() | new.keys():
+            a, b = old.get(k), new.get(k)
+            if a is not None and b is not None and a.mask is b.mask and a.color == b.color \
+                    and a.selected == b.selected and a.dimmed == b.dimmed:
+                continue
+            for s in (a, b):
+                if s is not None:
+                    box = union(box, _grown(mask_box(s.mask)))
+        same = [s.key for s in self._drawn if s.key in new and old[s.key].mask is new[s.key].mask]
+        same_set = set(same)
+        if same != [s.key for s in specs if s.key in same_set]:  # stacking order changed
+            return 0, h, 0, w
+        if box is not None and (box[1] - box[0]) * (box[3] - box[2]) > FULL_REDRAW_FRACTION * h * w:
+            return 0, h, 0, w
+        return box
+
+    def _sync_stroke(self) -> None:
+        """Follow the model's stroke: start a preview, or keep a finished one until it is stored."""
+        stroke = self.layer.stroke
+        if stroke is None:
+            self._preview = None
+            return
+        sid, base, radius, paint, points = stroke
+        if self._preview is None:
+            pend = self._pending.get(sid)
+            small = pend[1] if pend is not None else self._display_mask(base)
+            self._preview = StrokePreview(small, self._grid, radius, paint)
+            self._painted_points = 0
+        if self._preview is not None and self.layer.stroke_done:
+            self._paint_points()
+            seg_mask = next((s.mask for s, i in zip(self.layer.segments, self.layer.ids) if i == sid), None)
+            self._pending[sid] = (seg_mask, self._preview.merged())
+            self._preview = None
+            self.layer.stroke = None
+            self.layer.stroke_done = False
+
+    def _paint_points(self):
+        pts = self.layer.stroke[4]
+        box = None
+        for x, y in pts[self._painted_points:]:
+            box = union(box, self._preview.add(x, y))
+        self._painted_points = len(pts)
+        return box
+
+    def _on_stroke_moved(self) -> None:
+        if self._preview is None or self._rgba is None or self.layer.stroke is None:
+            return
+        box = self._paint_points()
+        if box is None:
+            return
+        box = _grown(box)
+        compose_region(self._rgba, self._specs(), box, self.layer.fill_alpha, self.layer.contours)
+        self.item.update_box(box)
+
+
+def _grown(box, by: int = 4):
+    if box is None:
+        return None
+    return box[0] - by, box[1] + by, box[2] - by, box[3] + by
