@@ -74,6 +74,7 @@ class FilmstripModel(QStringListModel):
     def _show(self, records: list) -> None:
         self._records = records
         self._row_of_cache = None  # built when first asked (a filter switch does not need it)
+        self._requested.difference_update(self.loader.clear())  # rows of the old view: not decoded now
         names = self._names
         self.setStringList([names[r.id] for r in records])  # one model reset
 

@@ -107,7 +107,7 @@ class ThumbLoader(QObject):
     done = Signal(int, QImage)
     failed = Signal(int, str)
 
-    def __init__(self, workers: int = 2, max_pending: int = 256, parent: QObject | None = None):
+    def __init__(self, workers: int = 2, max_pending: int = 64, parent: QObject | None = None):
         super().__init__(parent)
         self.cache: ThumbCache | None = None
         self._pending: OrderedDict[int, str] = OrderedDict()
