@@ -1,8 +1,10 @@
-"""Screenshot of the review workflow: 24 COCO photos, their real COCO annotations imported for 12 of them
-(source ``import``; 8 of its classes, so the class palette stays short), a few images accepted / rejected, and the filmstrip filtered to "To do" with
-"Proposals: import", least certain first, under the "N of M reviewed" counter.
+"""Screenshots of the review workflow and the import dialog: 24 COCO photos (a few accepted / rejected),
+File → Import annotations… on the real COCO annotations of 12 of them (8 of its classes, so the class
+palette stays short) with the mapping preview (18_import_dialog.png), imported (source ``import``), then
+the filmstrip filtered to "To do" with "Proposals: import" under the "N of M reviewed" counter
+(17_filtered_filmstrip.png).
 
-    QT_QPA_PLATFORM=offscreen python scripts/screenshot_filtered_filmstrip.py [out.png]
+    QT_QPA_PLATFORM=offscreen python scripts/screenshot_filtered_filmstrip.py [out_dir]
 
 The analysis is stubbed out (the picture is about the filmstrip; the canvas shows the imported
 segments of the current image).
@@ -47,17 +49,15 @@ def main(out: Path) -> int:
 
     from app.main_window import MainWindow
     from app.resources import style_sheet
-    from engine.curation.imports import run_import
     from engine.curation.project import open_project
-    from engine.runner import run_with_progress
 
     store, _paths = open_project(folder)
-    run_with_progress(lambda ctx: run_import(ctx, store=store, request=_request(work)), "cpu", "import", quiet=True)
     ids = {Path(r.path).name: r.id for r in store.images()}
     for n in names[0:4:2]:
         store.set_image_status(ids[n], "accepted")
     store.set_image_status(ids[names[4]], "rejected")
     store.set_image_status(ids[names[1]], "accepted")
+    store.add_class("person", (230, 120, 60))  # an existing class: the preview reuses it
     store.close()
 
     app = QApplication.instance() or QApplication([])
@@ -68,6 +68,20 @@ def main(out: Path) -> int:
     win.resize(1400, 860)
     win.show()
     win.open_folder(folder)
+    dlg = win.open_import_dialog()
+    planned = []
+    dlg.planned.connect(planned.append)
+    dlg.set_source("coco", work / "annotations.json")
+    _wait(app, lambda: bool(planned))
+    dlg.resize(640, 480)
+    _wait(app, lambda: False, 0.3)
+    out.mkdir(parents=True, exist_ok=True)
+    dlg.grab().save(str(out / "18_import_dialog.png"))
+    print(f"18: {dlg.summary.text()}")
+    imported = []
+    dlg.imported.connect(imported.append)
+    dlg.start_import()
+    _wait(app, lambda: bool(imported))
     win.review_bar.set_view("todo", "import", "name")
     first = win.filmstrip.model_.record(0).id
     win.show_image(first)
@@ -83,20 +97,19 @@ def main(out: Path) -> int:
     for _ in range(20):
         app.processEvents()
         time.sleep(0.02)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    win.grab().save(str(out))
-    print(f"{out}: {win.review_bar.counter.text()}, {strip.model_.rowCount()} shown, "
+    win.grab().save(str(out / "17_filtered_filmstrip.png"))
+    print(f"17: {win.review_bar.counter.text()}, {strip.model_.rowCount()} shown, "
           f"status: {win.status_label.text()!r}")
     win.close()
     return 0
 
 
-def _request(work: Path):
-    from engine.curation.imports import ImportRequest
-
-    return ImportRequest("coco", work / "annotations.json")
+def _wait(app, cond, timeout: float = 60.0) -> None:
+    t0 = time.time()
+    while not cond() and time.time() - t0 < timeout:
+        app.processEvents()
+        time.sleep(0.02)
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots" /
-                  "17_filtered_filmstrip.png"))
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"))
