@@ -5,6 +5,7 @@ scribble on the object (Ctrl+Shift+drag: off it). Every change submits one engin
 ``prompt`` channel (latest request wins, so fast clicking never queues work) and the GUI thread only
 draws the returned mask on the ``prompt`` layer. With one segment selected the prompts refine it (its
 mask is the prior and the commit replaces it); otherwise the commit adds a new accepted segment.
+After the first answer, each click refines the previous preview (it is the prior of the next solve).
 """
 
 from __future__ import annotations
@@ -148,8 +149,9 @@ class PromptTool(QObject):
         if self.path is None or self.image_id is None or self.prompts.is_empty:
             return None
         prior = self.window.segments.masks.get(self.target) if self.target is not None else None
+        previous = self.result.mask if self.result is not None and self.result.mask.any() else None
         handle = self.bridge.submit(partial(refine_prompts, sessions=self._sessions(), image_id=self.image_id,
-                                            path=self.path, prompts=self.prompts, prior=prior,
+                                            path=self.path, prompts=self.prompts, prior=prior, previous=previous,
                                             settings=self.window.settings),
                                     name="refine prompt", channel="prompt", priority=0)
         handle.result.connect(self._on_result)

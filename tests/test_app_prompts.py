@@ -58,11 +58,13 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
-def click_sequence(qtbot, w, gt: np.ndarray, n: int, shots: Path | None = None) -> list[float]:
-    """``n`` simulator clicks through the GUI; IoU of the preview after each (and a screenshot)."""
+def click_sequence(qtbot, w, gt: np.ndarray, n: int, shots: Path | None = None,
+                   start: np.ndarray | None = None) -> list[float]:
+    """``n`` simulator clicks through the GUI (after the preview ``start``); IoU of the preview after
+    each (and a screenshot)."""
     from engine.prompts.clicks import next_click
 
-    pred = np.zeros_like(gt)
+    pred = np.zeros_like(gt) if start is None else start
     ious = []
     for i in range(n):
         c = next_click(pred, gt)
@@ -84,7 +86,9 @@ def test_clicks_preview_and_enter_commits_one_segment(qtbot, horse_folder):
     st = w.store
     key(qtbot, w, Qt.Key.Key_P)
     assert w.canvas.mode == "prompt" and w.actions_["prompt"].isChecked()
-    ious = click_sequence(qtbot, w, gt, 3)
+    ious = click_sequence(qtbot, w, gt, 2)
+    prior = w.canvas.layer("prompt").mask.copy()  # the 2nd click's answer is the prior of the 3rd
+    ious += click_sequence(qtbot, w, gt, 1, start=prior)
     assert len(ious) == 3
     assert ious[-1] > 0.5 and ious[-1] > ious[0], ious  # the clicks lead towards the horse
     preview = w.canvas.layer("prompt").mask.copy()
@@ -95,7 +99,7 @@ def test_clicks_preview_and_enter_commits_one_segment(qtbot, horse_folder):
     prompts = w.prompt.prompts
     assert len(prompts.positive) + len(prompts.negative) == 3
     rgb = load_image(next(folder.glob(f"{HORSE}.*")))
-    assert np.array_equal(refine(rgb, PromptContext.build(rgb), prompts).mask, preview)
+    assert np.array_equal(refine(rgb, PromptContext.build(rgb), prompts, previous=prior).mask, preview)
     n_before = len(st.segments(w.current_id))
     undo_before = st.undo_description()
     key(qtbot, w, Qt.Key.Key_Return)  # commits the prompt, does not accept the image

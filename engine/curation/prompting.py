@@ -78,10 +78,12 @@ def prepare_prompts(ctx: JobContext, *, sessions: PromptSessions, path: Path,
 
 
 def refine_prompts(ctx: JobContext, *, sessions: PromptSessions, image_id: int, path: Path, prompts: Prompts,
-                   prior: np.ndarray | None = None, settings: CurationSettings | None = None) -> PromptDone:
-    """The mask for ``prompts`` (refining ``prior``, an existing segment's mask, when given)."""
+                   prior: np.ndarray | None = None, previous: np.ndarray | None = None,
+                   settings: CurationSettings | None = None) -> PromptDone:
+    """The mask for ``prompts`` (refining ``prior``, an existing segment's mask, when given, and
+    correcting ``previous``, the answer to the previous prompts; see :func:`engine.prompts.refine`)."""
     rgb, context, build = sessions.get(path, settings, ctx.device)
     ctx.check_cancelled()
     t0 = time.perf_counter()
-    result = refine(rgb, context, prompts, prior=prior)
+    result = refine(rgb, context, prompts, prior=prior, previous=previous)
     return PromptDone(image_id, prompts, result.mask, float(result.score), time.perf_counter() - t0, build)

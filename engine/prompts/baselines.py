@@ -2,7 +2,7 @@
 random walker. Both see exactly the clicks of their own error sequence and return full-res masks.
 
 Fairness choices (documented in docs/methods.md): GrabCut gets hard labels on click disks, the
-previous result as probable labels (so it also "remembers", unlike our stateless solver) and the
+previous result as probable labels (it "remembers", as ours does through its prior mask) and the
 same "keep components touching a positive click" post-processing as ours. The random walker runs at
 a working resolution (as ours does) with the image border as background seeds until the first
 negative click (it needs two labels).

@@ -42,10 +42,11 @@ class RefineSettings:
     click_radius: float = 2.5  # click disk radius, working pixels
     geodesic_radius: float = 8.0  # clicks pin their geodesic ball of this radius (0 = the disk only)
     geodesic_colour: float = 2.0  # ΔLab that doubles a step's geodesic length
-    iterations: int = 4  # appearance-model refits per refinement (each = one solve)
+    iterations: int = 3  # appearance-model refits per refinement (each = one solve)
     colour_smooth: int = 3  # box smoothing of the colour histograms (bins)
     seed_share: float = 0.02  # histogram mass of one click, as a share of the image's pixels
-    prior_weight: float = 0.5  # share of a given prior mask in the unary target p
+    prior_weight: float = 0.5  # share of a given prior mask (a segment being refined) in p
+    previous_weight: float = 0.3  # share of the previous click's mask in p (see refine's ``previous``)
     filter_radius: int = 2  # guided filter window radius (working pixels)
     filter_eps: float = 1e-3
     cache_columns: int = 256  # Green's functions kept per image (≈ N·4 bytes each)

@@ -94,7 +94,10 @@ class _Ours:
     def __call__(self, state, rgb, clicks: list[Click], prev: np.ndarray | None) -> np.ndarray:
         prompts = Prompts(positive=[(c.x, c.y) for c in clicks if c.positive],
                           negative=[(c.x, c.y) for c in clicks if not c.positive])
-        return refine(rgb, state, prompts).mask  # stateless: the prompts say everything
+        # the previous answer is the prior of the next click, as in the app (and as RITM feeds its
+        # previous mask back): a click corrects the mask the user sees instead of starting over
+        previous = prev if prev is not None and prev.any() else None
+        return refine(rgb, state, prompts, previous=previous).mask
 
 
 class _GrabCut:

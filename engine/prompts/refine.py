@@ -68,8 +68,13 @@ def _paint_disks(mask: np.ndarray, seeds: list[Seed], radius: float) -> None:
 
 
 def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
-           prior: np.ndarray | None = None) -> RefineResult:
+           prior: np.ndarray | None = None, previous: np.ndarray | None = None) -> RefineResult:
     """Mask of the object described by ``prompts`` (and/or a ``prior`` bool/float mask, full res).
+
+    ``previous``: the answer to the previous prompts (the mask on screen before this click); it is
+    the prior of this solve with the lighter ``previous_weight`` (a click corrects what the user
+    sees rather than starting over — RITM feeds its previous mask back the same way) and replaces
+    ``prior``, which it already follows.
 
     ``rgb`` must be the image ``context`` was built from (only its size is checked: the context
     already holds every per-image quantity).
@@ -81,6 +86,9 @@ def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
         raise ValueError(f"image {rgb.shape[:2]} does not match its context {ctx.image_hw}")
     h, w = ctx.work_hw
     n = h * w
+    prior_weight = s.prior_weight
+    if previous is not None:
+        prior, prior_weight = previous, s.previous_weight
     if prompts.is_empty and prior is None:
         return RefineResult(np.zeros((hh, ww), bool), 0.0, np.zeros((hh, ww), np.float32))
 
@@ -143,7 +151,7 @@ def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
         if mu > 0:
             p = (1.0 - mu) * p + mu * feature_probability(ctx.patch_of, ctx.keys, fg, bg)
         if prior_w is not None:
-            p = (1.0 - s.prior_weight) * p + s.prior_weight * prior_w
+            p = (1.0 - prior_weight) * p + prior_weight * prior_w
         x = _pinned_solution(ctx, dom, p[inside], seeds, cols, gram)
 
     work = np.zeros(n, np.float32)
