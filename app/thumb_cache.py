@@ -10,9 +10,11 @@ project shows its thumbnails from small JPEGs, and an edited photo gets a new ke
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 
@@ -23,6 +25,18 @@ from PySide6.QtGui import QImage
 from engine.imageio import ImageLoadError, load_image, resize_max_side
 
 THUMB_SIDE = 144  # stored size: 2x the 72 px row, sharp on high-DPI screens
+_LOADERS: "weakref.WeakSet[ThumbLoader]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_workers() -> None:
+    """A pool thread still running Python while the interpreter finalises aborts the process
+    ("terminate called without an active exception"): stop every loader's workers before that."""
+    for loader in list(_LOADERS):
+        try:
+            loader.shutdown(timeout_ms=5000)
+        except RuntimeError:  # its Qt object is already gone: so are its threads
+            pass
 
 
 class ThumbCache:
@@ -116,6 +130,7 @@ class ThumbLoader(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(self._workers)
         self._closed = False
+        _LOADERS.add(self)
 
     def request(self, image_id: int, path: str) -> list[int]:
         """Queue (or move to the front) one thumbnail; returns the ids dropped from the queue (too old:
