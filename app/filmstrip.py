@@ -263,12 +263,14 @@ class Filmstrip(QListView):
             self.imageActivated.emit(current.data(ID_ROLE))
 
     def select_image(self, image_id: int) -> None:
-        """Highlight a row without re-emitting ``imageActivated``."""
+        """Highlight a row without re-emitting ``imageActivated`` (none when the image is filtered out:
+        the old row must not stay highlighted)."""
         row = self.model_.row_of(image_id)
-        if row is None:
-            return
         self._silent = True
         try:
+            if row is None:
+                self.selectionModel().clear()
+                return
             idx = self.model_.index(row)
             self.setCurrentIndex(idx)
             self.scrollTo(idx)

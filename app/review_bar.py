@@ -4,7 +4,7 @@ Why a bar of its own: reviewing a 50,000-image folder is "show me what is left, 
 the bar turns that into one :class:`engine.curation.review.ReviewView`, asks the store for the ids in
 that order (one query) and gives them to the filmstrip model, which only re-orders records it already
 holds. Rows stay while the person reviews (an accepted image does not jump out of "To do" under the
-cursor); changing the filter or sort, or reopening, re-queries.
+cursor); changing the filter or sort, or reopening, re-queries. The project remembers the view.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from engine.curation.review import (SORT_ORDERS, STATUS_FILTERS, ReviewView, fin
 from .filmstrip import Filmstrip
 
 ANY_SOURCE = "Any proposals"
+VIEW_SETTING = "review.view"  # the project remembers its filmstrip view (filter, source, sort)
 
 
 class _SourceCombo(QComboBox):
@@ -98,7 +99,7 @@ class ReviewBar(QWidget):
     # -- project ---------------------------------------------------------------------------------
 
     def set_store(self, store) -> None:
-        """A project was opened (None: closed): the view resets to all images by name."""
+        """A project was opened (None: closed): the view it had last time (default: all, by name)."""
         self.store = store
         self.setEnabled(store is not None)
         self._jump_text, self._jump_hits = "", []
@@ -115,7 +116,12 @@ class ReviewBar(QWidget):
             self.shown.setText("")
             return
         self.refresh_sources()
-        self.apply()
+        saved = store.get_setting(VIEW_SETTING, None)
+        try:
+            view = ReviewView(**saved) if isinstance(saved, dict) else ReviewView()
+        except (TypeError, ValueError):  # written by another version: start from all images
+            view = ReviewView()
+        self.set_view(view.filter, view.source, view.sort)
 
     def refresh_sources(self) -> None:
         if self.store is None:
@@ -163,6 +169,12 @@ class ReviewBar(QWidget):
         if current is not None:
             self.filmstrip.select_image(current)
         self.last_apply_ms = (time.perf_counter() - t0) * 1000
+        saved = {"filter": view.filter, "source": view.source, "sort": view.sort}
+        if self.store.get_setting(VIEW_SETTING, None) != saved:
+            try:
+                self.store.set_setting(VIEW_SETTING, saved)
+            except Exception:  # noqa: BLE001 - a read-only project still filters; it just forgets
+                pass
         self.refresh_counts()
         self.viewApplied.emit(view)
 

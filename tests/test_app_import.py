@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 
 IMAGES = ("000000000139.jpg", "000000000802.jpg", "000000011813.jpg")
 OUTSIDE = "000000005001.jpg"  # annotated, but not in the project
-TIMEOUT = 120_000  # the window's first analysis (random ViT) may hold the engine thread first
+TIMEOUT = 60_000
 
 
 @pytest.fixture(autouse=True)
@@ -54,9 +54,12 @@ def coco_case(tmp_path, shared_data):
 def _window(qtbot, folder):
     from app.main_window import MainWindow
 
-    w = MainWindow(folder, device="cpu")
+    w = MainWindow(None, device="cpu")
     qtbot.addWidget(w)
+    w.analysis.request = lambda *a, **k: None  # no model: the engine thread only runs the import jobs
+    w.analysis.prefetch = lambda *a, **k: None
     w.show()
+    assert w.open_folder(folder)
     return w
 
 
@@ -100,7 +103,8 @@ def test_import_dialog_previews_maps_and_imports_coco(qtbot, coco_case):
     report = sig.args[0]
     assert report.n_segments == len(expected)
     segs = [s for r in w.store.images() for s in w.store.segments(r.id, source="import")]
-    assert len(segs) == len(expected)  # (the window's own analysis adds dsm proposals beside them)
+    assert len(segs) == len(expected)
+    assert all(s.source == "import" for r in w.store.images() for s in w.store.segments(r.id))
     assert {s.state for s in segs} == {"proposed"}
     classes = {c.name: c.id for c in w.store.classes()}
     assert "thing" in classes and "person" not in classes and other not in classes

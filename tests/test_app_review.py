@@ -195,9 +195,12 @@ def test_main_window_counter_jump_key_and_subfolders(qtbot, tmp_path, demo_dir):
     (folder / "more").mkdir()
     shutil.copy(demo_dir / "rocket.jpg", folder / "more" / "rocket.jpg")
     user_settings.set_include_subfolders(True)  # Preferences → Include subfolders
-    w = MainWindow(folder, device="cpu")
+    w = MainWindow(None, device="cpu")
     qtbot.addWidget(w)
+    w.analysis.request = lambda *a, **k: None  # no model: this is about the review bar (and a quick exit)
+    w.analysis.prefetch = lambda *a, **k: None
     w.show()
+    assert w.open_folder(folder)
     assert w.filmstrip.model_.total_count() == 3  # more/rocket.jpg found
     assert w.review_bar.counter.text() == "0 of 3 reviewed"
     w.accept_image()
@@ -214,3 +217,27 @@ def test_main_window_counter_jump_key_and_subfolders(qtbot, tmp_path, demo_dir):
     assert w.current_id == rocket
     assert "import" in w.actions_ and w.actions_["import"].shortcut().toString() == "Ctrl+I"
     w.close()
+
+
+def test_view_is_remembered_by_the_project_and_hidden_current_is_not_highlighted(bar, qtbot):
+    from app.filmstrip import Filmstrip
+    from app.review_bar import ReviewBar
+
+    rb, strip, store, ids = bar
+    strip.select_image(ids["img_00.png"])
+    assert strip.currentIndex().isValid()
+    rb.set_view("todo", "dsm", "confidence")
+    strip.select_image(ids["img_00.png"])  # not in this view
+    assert not strip.selectionModel().hasSelection()
+    other = Filmstrip()
+    qtbot.addWidget(other)
+    other.model_.set_records(store.images())
+    again = ReviewBar(other)
+    again.set_store(store)  # a reopened project
+    assert (again.filter.currentData(), again.source.currentData(), again.sort.currentData()) == \
+        ("todo", "dsm", "confidence")
+    assert _shown(other) == ["img_03.png", "img_05.png", "img_01.png"]
+    store.set_setting("review.view", {"filter": "done", "sort": "?"})  # unknown: all images by name
+    again.set_store(store)
+    assert again.filter.currentData() == "all" and len(_shown(other)) == 8
+    other.model_.shutdown()
