@@ -130,3 +130,26 @@ def test_import_dialog_bad_file_is_one_line(qtbot, coco_case, tmp_path):
     assert dlg.error.text() == line and not dlg.import_button.isEnabled()
     assert w.store.classes() == []
     w.close()
+
+
+def test_import_can_be_cancelled_before_it_writes(qtbot, coco_case):
+    import threading
+
+    folder, ann_file, _expected, _names = coco_case
+    w = _window(qtbot, folder)
+    dlg = w.open_import_dialog()
+    with qtbot.waitSignal(dlg.planned, timeout=TIMEOUT):
+        dlg.set_source("coco", ann_file)
+    release = threading.Event()
+    w.bridge.submit(lambda ctx: release.wait(30), name="busy")  # holds the engine thread
+    job = dlg.start_import()
+    assert dlg.cancel_button.text() == "Cancel" and not dlg.import_button.isEnabled()
+    with qtbot.waitSignal(job.cancelled, timeout=TIMEOUT):
+        qtbot.mouseClick(dlg.cancel_button, Qt.MouseButton.LeftButton)
+        release.set()
+    qtbot.waitUntil(lambda: dlg.job is None, timeout=5000)
+    assert "nothing was written" in dlg.summary.text()
+    assert dlg.isVisible() and dlg.import_button.isEnabled() and dlg.cancel_button.text() == "Close"
+    assert not [s for r in w.store.images() for s in w.store.segments(r.id)]
+    assert w.store.classes() == []
+    w.close()
