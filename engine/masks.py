@@ -109,8 +109,10 @@ class CropMask:
             return out
         ri = (rows >= self.y0) & (rows < self.y1)
         ci = (cols >= self.x0) & (cols < self.x1)
-        if ri.any() and ci.any():
-            out[np.ix_(ri, ci)] = self.crop[np.ix_(rows[ri] - self.y0, cols[ci] - self.x0)]
+        if ri.any() and ci.any():  # two takes (rows, then columns): far faster than one 2-D fancy index
+            r0, c0 = int(np.argmax(ri)), int(np.argmax(ci))
+            part = self.crop.take(rows[ri] - self.y0, axis=0).take(cols[ci] - self.x0, axis=1)
+            out[r0:r0 + part.shape[0], c0:c0 + part.shape[1]] = part
         return out
 
 

@@ -22,7 +22,8 @@ from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QVBoxLayout, QWidget
 from engine.masks import CropMask
 
 from ..overlays import OverlaySegment
-from ..segment_raster import DrawSpec, Grid, StrokePreview, compose_region, mask_box, overlay_size, union
+from ..segment_raster import (DrawSpec, Grid, StrokePreview, changed_box, compose_region, mask_box, moved_keys,
+                              overlay_size, union)
 from . import register_layer
 from .base import Layer, LayerView
 
@@ -234,7 +235,7 @@ class SegmentsView(LayerView):
                 specs.append(DrawSpec(-1, self._pending[None][1], (255, 255, 255), True, False))
         if stroke is not None and self._preview is not None:
             color = next((s.color for s, i in zip(layer.segments, layer.ids) if i == sid), (255, 255, 255))
-            specs.append(DrawSpec(-2, self._preview, color, True, False))
+            specs.append(DrawSpec(-1 if sid is None else sid, self._preview, color, True, False))
         return specs
 
     # -- drawing ---------------------------------------------------------------------------------
@@ -277,16 +278,16 @@ class SegmentsView(LayerView):
         box = None
         for k in old.keys() | new.keys():
             a, b = old.get(k), new.get(k)
-            if a is not None and b is not None and a.mask is b.mask and a.color == b.color \
-                    and a.selected == b.selected and a.dimmed == b.dimmed:
+            if a is not None and b is not None and a.color == b.color and a.selected == b.selected \
+                    and a.dimmed == b.dimmed:
+                if a.mask is not b.mask:  # same style, new mask (a stroke came back): only what differs
+                    box = union(box, _grown(changed_box(a.mask, b.mask)))
                 continue
             for s in (a, b):
                 if s is not None:
                     box = union(box, _grown(mask_box(s.mask)))
-        same = [s.key for s in self._drawn if s.key in new and old[s.key].mask is new[s.key].mask]
-        same_set = set(same)
-        if same != [s.key for s in specs if s.key in same_set]:  # stacking order changed
-            return 0, h, 0, w
+        for k in moved_keys([s.key for s in self._drawn], [s.key for s in specs]):  # restacked
+            box = union(box, _grown(mask_box(new[k].mask)))
         if box is not None and (box[1] - box[0]) * (box[3] - box[2]) > FULL_REDRAW_FRACTION * h * w:
             return 0, h, 0, w
         return box
@@ -303,13 +304,23 @@ class SegmentsView(LayerView):
             small = pend[1] if pend is not None else self._display_mask(base)
             self._preview = StrokePreview(small, self._grid, radius, paint)
             self._painted_points = 0
+            self._relabel_drawn(small, self._preview)  # nothing to repaint: the same pixels as before
         if self._preview is not None and self.layer.stroke_done:
             self._paint_points()
             seg_mask = next((s.mask for s, i in zip(self.layer.segments, self.layer.ids) if i == sid), None)
-            self._pending[sid] = (seg_mask, self._preview.merged())
+            merged = self._preview.merged()
+            self._pending[sid] = (seg_mask, merged)
+            self._relabel_drawn(self._preview, merged)
             self._preview = None
             self.layer.stroke = None
             self.layer.stroke_done = False
+
+    def _relabel_drawn(self, old, new) -> None:
+        """``new`` draws exactly the pixels ``old`` does (a stroke preview starting from a segment's
+        mask, or ending as its merged mask): record it as drawn, so the change repaints nothing when
+        the segment is the topmost, selected one (the edit target always is)."""
+        if self._drawn and self._drawn[-1].mask is old and self._drawn[-1].selected:
+            self._drawn[-1] = DrawSpec(self._drawn[-1].key, new, self._drawn[-1].color, True, self._drawn[-1].dimmed)
 
     def _paint_points(self):
         pts = self.layer.stroke[4]
