@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.curation.review import (SORT_ORDERS, STATUS_FILTERS, ReviewView, find_images, ordered_ids,
@@ -75,6 +75,10 @@ class ReviewBar(QWidget):
         self.jump.setClearButtonEnabled(True)
         self.jump.setToolTip("Type part of a file name and press Enter (again: the next match)")
         self.jump.returnPressed.connect(self.jump_to_text)
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(1000)
+        self._save_timer.timeout.connect(self.save_view)
         for combo in (self.filter, self.source, self.sort):
             combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             combo.setMinimumContentsLength(6)
@@ -98,8 +102,23 @@ class ReviewBar(QWidget):
 
     # -- project ---------------------------------------------------------------------------------
 
+    def save_view(self) -> None:
+        """Remember the view in the project (a read-only or closed project: it just forgets)."""
+        self._save_timer.stop()
+        if self.store is None:
+            return
+        view = self.view()
+        saved = {"filter": view.filter, "source": view.source, "sort": view.sort}
+        try:
+            if self.store.get_setting(VIEW_SETTING, None) != saved:
+                self.store.set_setting(VIEW_SETTING, saved)
+        except Exception:  # noqa: BLE001 - StoreError, closed store
+            pass
+
     def set_store(self, store) -> None:
         """A project was opened (None: closed): the view it had last time (default: all, by name)."""
+        if self._save_timer.isActive():
+            self.save_view()
         self.store = store
         self.setEnabled(store is not None)
         self._jump_text, self._jump_hits = "", []
@@ -169,12 +188,7 @@ class ReviewBar(QWidget):
         if current is not None:
             self.filmstrip.select_image(current)
         self.last_apply_ms = (time.perf_counter() - t0) * 1000
-        saved = {"filter": view.filter, "source": view.source, "sort": view.sort}
-        if self.store.get_setting(VIEW_SETTING, None) != saved:
-            try:
-                self.store.set_setting(VIEW_SETTING, saved)
-            except Exception:  # noqa: BLE001 - a read-only project still filters; it just forgets
-                pass
+        self._save_timer.start()  # remembered a moment later: a commit (fsync) is not part of a switch
         self.refresh_counts()
         self.viewApplied.emit(view)
 

@@ -208,9 +208,9 @@ def test_main_window_counter_jump_key_and_subfolders(qtbot, tmp_path, demo_dir):
     w.undo()
     assert w.review_bar.counter.text() == "0 of 3 reviewed"
     w.activateWindow()
-    qtbot.waitUntil(w.isActiveWindow, timeout=5000)
+    qtbot.waitUntil(w.isActiveWindow, timeout=10_000)
     QTest.keyClick(w, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: w.review_bar.jump.hasFocus(), timeout=3000)
+    qtbot.waitUntil(lambda: w.review_bar.jump.hasFocus(), timeout=10_000)
     QTest.keyClicks(w.review_bar.jump, "rock")
     QTest.keyClick(w.review_bar.jump, Qt.Key.Key_Return)
     rocket = next(r.id for r in w.store.images() if r.path.endswith("rocket.jpg"))
@@ -227,6 +227,8 @@ def test_view_is_remembered_by_the_project_and_hidden_current_is_not_highlighted
     strip.select_image(ids["img_00.png"])
     assert strip.currentIndex().isValid()
     rb.set_view("todo", "dsm", "confidence")
+    assert store.get_setting("review.view") is None  # not on the switch itself (a commit costs an fsync)
+    qtbot.waitUntil(lambda: store.get_setting("review.view") is not None, timeout=5000)
     strip.select_image(ids["img_00.png"])  # not in this view
     assert not strip.selectionModel().hasSelection()
     other = Filmstrip()
@@ -237,7 +239,9 @@ def test_view_is_remembered_by_the_project_and_hidden_current_is_not_highlighted
     assert (again.filter.currentData(), again.source.currentData(), again.sort.currentData()) == \
         ("todo", "dsm", "confidence")
     assert _shown(other) == ["img_03.png", "img_05.png", "img_01.png"]
+    again.set_store(None)  # closing saves what is pending
     store.set_setting("review.view", {"filter": "done", "sort": "?"})  # unknown: all images by name
-    again.set_store(store)
-    assert again.filter.currentData() == "all" and len(_shown(other)) == 8
+    third = ReviewBar(other)
+    third.set_store(store)
+    assert third.filter.currentData() == "all" and len(_shown(other)) == 8
     other.model_.shutdown()
