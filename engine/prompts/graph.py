@@ -136,5 +136,7 @@ def geodesic_ball(lengths: sp.csr_matrix, centre: np.ndarray, radius: float) -> 
 
     if radius <= 0:
         return np.sort(np.asarray(centre))
-    dist = dijkstra(lengths, directed=False, indices=np.asarray(centre), limit=radius, min_only=True)
+    # ``lengths`` is symmetric, so directed=True gives the same distances without scipy building
+    # the transpose on every call
+    dist = dijkstra(lengths, directed=True, indices=np.asarray(centre), limit=radius, min_only=True)
     return np.nonzero(np.isfinite(dist))[0]

@@ -18,15 +18,23 @@ from .unary import colour_probability, feature_probability
 
 
 def _pinned_solution(ctx: PromptContext, dom, target: np.ndarray, seeds: list[tuple[np.ndarray, float]],
-                     cols: list[np.ndarray], gram: np.ndarray | None) -> np.ndarray:
-    """argmin xᵀLx + γ‖x − p‖² with every seed disk's mean pinned to its value (domain-local)."""
+                     greens: np.ndarray | None, gram: np.ndarray | None) -> np.ndarray:
+    """argmin xᵀLx + γ‖x − p‖² with every seed disk's mean pinned to its value (domain-local);
+    ``greens`` (N, seeds) float64: the seeds' Green's functions side by side."""
     gamma = ctx.settings.gamma
     x = ctx.solve(dom, gamma * target) if np.any(target) else np.zeros(dom.size)
     if seeds:
         resid = np.array([v * len(n) - x[n].sum() for n, v in seeds])
         mu = np.linalg.solve(gram, resid)
-        x = x + np.stack(cols, axis=1).astype(np.float64) @ mu
+        x = x + greens @ mu
     return np.clip(x, 0.0, 1.0)
+
+
+def _components_with(labels: np.ndarray, keep) -> np.ndarray:
+    """``labels`` ∈ ``keep`` (ids > 0) by a lookup table: one gather instead of np.isin's sort."""
+    lut = np.zeros(int(labels.max()) + 1, bool)
+    lut[np.asarray(list(keep), np.int64)] = True
+    return lut[labels]
 
 
 def _connected_to(mask: np.ndarray, seeds: list[Seed]) -> np.ndarray:
@@ -42,7 +50,7 @@ def _connected_to(mask: np.ndarray, seeds: list[Seed]) -> np.ndarray:
     keep.discard(0)
     if not keep:
         return np.zeros_like(mask)
-    return np.isin(labels, list(keep))
+    return _components_with(labels, keep)
 
 
 def _connected_nodes(mask: np.ndarray, nodes: np.ndarray) -> np.ndarray:
@@ -54,7 +62,7 @@ def _connected_nodes(mask: np.ndarray, nodes: np.ndarray) -> np.ndarray:
     _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     keep = np.unique(labels.ravel()[nodes])
     keep = keep[keep > 0]
-    return np.isin(labels, keep) if keep.size else np.zeros_like(mask)
+    return _components_with(labels, keep) if keep.size else np.zeros_like(mask)
 
 
 def _paint_disks(mask: np.ndarray, seeds: list[Seed], radius: float) -> None:
@@ -111,8 +119,9 @@ def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
             seeds.append((local, seed.value))
             kept.append(seed)
     cols = [ctx.green(dom, nodes) for nodes, _ in seeds]
-    gram = None
+    gram = greens = None
     if seeds:
+        greens = np.stack(cols, axis=1).astype(np.float64)
         gram = np.array([[cols[j][ni].sum() for j in range(len(seeds))] for ni, _ in seeds], dtype=np.float64)
         gram = 0.5 * (gram + gram.T) + 1e-9 * np.trace(gram) / len(seeds) * np.eye(len(seeds))
 
@@ -134,7 +143,7 @@ def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
         target = inside * 1.0
     else:
         target = np.zeros(n)
-    x = _pinned_solution(ctx, dom, target[inside], seeds, cols, gram)
+    x = _pinned_solution(ctx, dom, target[inside], seeds, greens, gram)
 
     pos_nodes = np.concatenate([sd.nodes for sd in kept if sd.value > 0.5] or [np.zeros(0, np.int64)])
     neg_nodes = np.concatenate([sd.nodes for sd in kept if sd.value <= 0.5] or [np.zeros(0, np.int64)])
@@ -152,7 +161,7 @@ def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
             p = (1.0 - mu) * p + mu * feature_probability(ctx.patch_of, ctx.keys, fg, bg)
         if prior_w is not None:
             p = (1.0 - prior_weight) * p + prior_weight * prior_w
-        x = _pinned_solution(ctx, dom, p[inside], seeds, cols, gram)
+        x = _pinned_solution(ctx, dom, p[inside], seeds, greens, gram)
 
     work = np.zeros(n, np.float32)
     work[inside] = x
