@@ -43,6 +43,7 @@ class FilmstripModel(QStringListModel):
         self._all: dict[int, object] = {}
         self._names: dict[int, str] = {}  # file names, computed once per project (50k basenames: ~50 ms)
         self._records: list = []
+        self._ids: list[int] = []
         self._row_of_cache: dict[int, int] | None = {}
         self._thumbs: OrderedDict[int, QPixmap] = OrderedDict()
         self._requested: set[int] = set()
@@ -73,7 +74,8 @@ class FilmstripModel(QStringListModel):
 
     def _show(self, records: list) -> None:
         self._records = records
-        self._row_of_cache = None  # built when first asked (a filter switch does not need it)
+        self._ids = [r.id for r in records]
+        self._row_of_cache = None  # built when first needed often (a filter switch does not need it)
         self._requested.difference_update(self.loader.clear())  # rows of the old view: not decoded now
         names = self._names
         self.setStringList([names[r.id] for r in records])  # one model reset
@@ -113,7 +115,12 @@ class FilmstripModel(QStringListModel):
         return self._records[row]
 
     def row_of(self, image_id: int) -> int | None:
-        return self._row_of.get(image_id)
+        if self._row_of_cache is None:  # one look-up right after a filter switch: list.index runs in C
+            try:
+                return self._ids.index(image_id)
+            except ValueError:
+                return None
+        return self._row_of_cache.get(image_id)
 
     def records(self) -> list:
         """The shown records, in row order."""

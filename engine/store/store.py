@@ -443,12 +443,13 @@ class ProjectStore:
     # -- review queries (large folders: the filmstrip filters and sorts in SQL, not over records) --
     def status_counts(self) -> dict[str, int]:
         """Images per status plus ``unreadable`` (error set, whatever the status) and ``total``."""
-        conn = self._conn()
         counts = {s.value: 0 for s in ImageStatus}
-        for status, n in conn.execute("SELECT status, COUNT(*) FROM images GROUP BY status"):
+        counts["unreadable"] = counts["total"] = 0
+        rows = self._conn().execute("SELECT status, COUNT(*), SUM(error IS NOT NULL) FROM images GROUP BY status")
+        for status, n, bad in rows:  # one scan of the table (it runs after every review decision)
             counts[str(status)] = int(n)
-        counts["unreadable"] = int(conn.execute("SELECT COUNT(*) FROM images WHERE error IS NOT NULL").fetchone()[0])
-        counts["total"] = int(conn.execute("SELECT COUNT(*) FROM images").fetchone()[0])
+            counts["total"] += int(n)
+            counts["unreadable"] += int(bad or 0)
         return counts
 
     def proposal_sources(self) -> list[str]:
