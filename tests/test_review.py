@@ -3,7 +3,6 @@ recursive folder scan. Engine only: the filmstrip (tests/test_app_review.py) cal
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
