@@ -105,7 +105,8 @@ def changed_box(a, b) -> Box | None:
     return u[0] + int(rows[0]), u[0] + int(rows[-1]) + 1, u[2] + int(cols[0]), u[2] + int(cols[-1]) + 1
 
 
-def compose_region(out: np.ndarray, specs: list[DrawSpec], box: Box, fill_alpha: float, contours: bool) -> None:
+def compose_region(out: np.ndarray, specs: list[DrawSpec], box: Box, fill_alpha: float, contours: bool,
+                   clear: bool = True) -> None:
     """Repaint ``out[box]`` (RGBA, overlay frame) from ``specs`` in drawing order (later on top).
 
     Each segment costs only its crop's part of the box; fills are masked 4-byte stores into a uint32
@@ -116,7 +117,8 @@ def compose_region(out: np.ndarray, specs: list[DrawSpec], box: Box, fill_alpha:
     if y0 >= y1 or x0 >= x1:
         return
     region = out[y0:y1, x0:x1].view(np.uint32)[..., 0]  # (h, w) uint32 view of the RGBA pixels
-    region[:] = 0
+    if clear:
+        region[:] = 0
     base_a = int(round(255 * min(max(fill_alpha, 0.0), 1.0)))
     for s in specs:
         m = s.mask

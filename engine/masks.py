@@ -45,13 +45,16 @@ class CropMask:
     @classmethod
     def from_rle(cls, rle) -> "CropMask":
         """From an :class:`engine.store.Rle` (decoded once, then cropped to its stored bbox)."""
-        from engine.store import rle as rle_mod
+        from pycocotools import mask as mask_utils
 
-        full = rle_mod.decode(rle)
+        from engine.store.rle import _transpose_u8
+
+        hw = (int(rle.height), int(rle.width))
         x, y, w, h = rle.bbox
         if w <= 0 or h <= 0:
-            return cls.empty(full.shape)
-        return cls((int(full.shape[0]), int(full.shape[1])), y, x, np.ascontiguousarray(full[y:y + h, x:x + w]))
+            return cls.empty(hw)
+        full = mask_utils.decode(rle.to_coco())  # column-major uint8: make only the crop row-major
+        return cls(hw, y, x, _transpose_u8(full.T[x:x + w, y:y + h]).view(bool))
 
     # -- geometry ----------------------------------------------------------------------------------
 

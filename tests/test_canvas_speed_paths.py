@@ -182,6 +182,19 @@ def test_dirty_redraws_after_strokes_and_selection_equal_a_full_recompose(canvas
     ref[:] = 0
     compose_region(ref, view._specs(), (0, ref.shape[0], 0, ref.shape[1]), layer.fill_alpha, False)
     assert np.array_equal(view._rgba, ref)
+    # click around: each selection raises and restyles one segment; what is drawn stays exact
+    c = CropMask.from_full(ellipse((H, W), (2600, 1800), (300, 900)))
+    colours = {1: (200, 40, 40), 2: (40, 40, 200), 3: (40, 200, 40)}
+    masks = {1: a, 2: b, 3: c}
+    for contours in (True, False):
+        layer.set_contours(contours)
+        for sel in (3, 2, 1, None, 2, 3, 3, 1):
+            order = sorted(masks, key=lambda i: (i == sel, -masks[i].area))
+            layer.set_segments([OverlaySegment(masks[i], colours[i], i == sel, i == 2 and sel == 1) for i in order],
+                               order)
+            ref[:] = 0
+            compose_region(ref, view._specs(), (0, ref.shape[0], 0, ref.shape[1]), layer.fill_alpha, contours)
+            assert np.array_equal(view._rgba, ref), (sel, contours)
 
 
 # -- commits off the GUI thread --------------------------------------------------------------------

@@ -259,38 +259,58 @@ class SegmentsView(LayerView):
             self._small = {k: v for k, v in self._small.items() if k in keep}
         specs = self._specs()
         style = (layer.fill_alpha, layer.contours)
-        box = self._dirty(specs) if style == self._style else (0, hw[0], 0, hw[1])
+        box, top = self._dirty(specs) if style == self._style else ((0, hw[0], 0, hw[1]), None)
         if box is not None:
             compose_region(self._rgba, specs, box, layer.fill_alpha, layer.contours)
             self.item.update_box(box)
+        if top is not None:  # the topmost segment only restyled / raised / added: paint it over
+            tb = _grown(mask_box(top.mask))
+            compose_region(self._rgba, [top], tb, layer.fill_alpha, layer.contours, clear=False)
+            self.item.update_box(tb)
         self._drawn, self._style = specs, style
         self._known = set(layer.ids)
         # stays "visible" at opacity 0 when hidden, so it still receives the mouse
         self.item.setOpacity(layer.opacity if layer.visible else 0.0)
 
     def _dirty(self, specs: list[DrawSpec]):
-        """The box covering every difference between what is drawn and ``specs`` (None: nothing)."""
+        """(box, top): the box covering every difference between what is drawn and ``specs`` (None:
+        nothing), and the topmost spec when it can simply be painted over what is there.
+
+        Why ``top``: selecting a segment restyles it and draws it last; painting it on top gives
+        exactly the recomposed pixels (its fill and outline lie inside its own mask), at the cost of
+        its own crop, not of every segment under it."""
         h, w = self._grid.hw
         if self._drawn is None:
-            return 0, h, 0, w
+            return (0, h, 0, w), None
         old = {s.key: s for s in self._drawn}
         new = {s.key: s for s in specs}
-        box = None
+        last = specs[-1] if specs else None
+        top = None
+        box, changed = None, set()
         for k in old.keys() | new.keys():
             a, b = old.get(k), new.get(k)
             if a is not None and b is not None and a.color == b.color and a.selected == b.selected \
                     and a.dimmed == b.dimmed:
                 if a.mask is not b.mask:  # same style, new mask (a stroke came back): only what differs
+                    changed.add(k)
                     box = union(box, _grown(changed_box(a.mask, b.mask)))
+                continue
+            changed.add(k)
+            if b is last and (a is None or a.mask is b.mask):
+                top = b
                 continue
             for s in (a, b):
                 if s is not None:
                     box = union(box, _grown(mask_box(s.mask)))
-        for k in moved_keys([s.key for s in self._drawn], [s.key for s in specs]):  # restacked
+        same = [s.key for s in self._drawn if s.key not in changed]
+        for k in moved_keys(same, [s.key for s in specs if s.key not in changed]):  # restacked
             box = union(box, _grown(mask_box(new[k].mask)))
+        if last is not None and top is None and last.key in old and old[last.key] is not self._drawn[-1] \
+                and last.key not in changed and old[last.key].mask is last.mask:
+            top = last  # raised to the top unchanged
         if box is not None and (box[1] - box[0]) * (box[3] - box[2]) > FULL_REDRAW_FRACTION * h * w:
-            return 0, h, 0, w
-        return box
+            return (0, h, 0, w), None
+        return box, top
 
     def _sync_stroke(self) -> None:
         """Follow the model's stroke: start a preview, or keep a finished one until it is stored."""
