@@ -296,7 +296,7 @@ class SegmentsView(LayerView):
                     box = union(box, _grown(changed_box(a.mask, b.mask)))
                 continue
             changed.add(k)
-            if b is last and (a is None or a.mask is b.mask):
+            if b is not None and b is last and (a is None or a.mask is b.mask):  # b None: removed
                 top = b
                 continue
             for s in (a, b):
