@@ -119,6 +119,10 @@ class CurrentSegments(QObject):
         instead of decoding the stored RLE again."""
         self._decoded[int(segment_id)] = (bytes(counts), crop)
 
+    def known_mask(self, segment_id: int) -> tuple[bytes, CropMask] | None:
+        """(stored RLE counts, crop) of a segment decoded here (any thread may ask: a dict lookup)."""
+        return self._decoded.get(segment_id)
+
     def empty_mask(self, shape: tuple[int, int]) -> CropMask:
         """An empty mask of ``shape`` (the brush's target when nothing is selected)."""
         return CropMask.empty(shape)

@@ -50,14 +50,20 @@ class NewSegmentSlot:
 
 
 def commit_stroke(st, image_id: int, target: int | None, stroke: Stroke, erase: bool, class_id: int | None = None,
-                  slot: NewSegmentSlot | None = None) -> StrokeCommit:
+                  slot: NewSegmentSlot | None = None, known=None) -> StrokeCommit:
     """Apply ``stroke`` to ``target``'s stored mask (or make a new segment of ``class_id``) as one undo
-    step. Runs on any thread: the store opens one connection per thread."""
+    step. Runs on any thread: the store opens one connection per thread. ``known(id)`` may return
+    (RLE counts, CropMask) already decoded: used when the counts match the stored ones (decoding a
+    24 MP RLE holds the GIL ~50 ms, which the GUI thread would feel)."""
     if target is None and slot is not None and slot.segment_id is not None:
         target = slot.segment_id
     img = st.image(image_id)
     hw = (int(img.height), int(img.width))
-    base = CropMask.from_rle(st.segment_rle(target)) if target is not None else CropMask.empty(hw)
+    base = CropMask.empty(hw)
+    if target is not None:
+        rle = st.segment_rle(target)
+        hit = known(target) if known is not None else None
+        base = hit[1] if hit is not None and hit[0] == rle.counts else CropMask.from_rle(rle)
     new = apply_stroke(base, stroke)
     if same_mask(base, new):
         return StrokeCommit(None, False, None, None, "")
@@ -92,6 +98,8 @@ class SegmentEditor(QObject):
         self._relay.done.connect(self._on_committed)
         self._pending = 0
         self._slot: NewSegmentSlot | None = None
+        #: segment id -> (RLE counts, CropMask) already decoded (CurrentSegments.known_mask), or None
+        self.known_mask: Callable[[int], tuple[bytes, CropMask] | None] | None = None
 
     @property
     def commit_pending(self) -> bool:
@@ -188,12 +196,13 @@ class SegmentEditor(QObject):
         img = st.image(image_id)
         self._pending += 1
         if img.width * img.height < ASYNC_STROKE_MIN_PIXELS:
-            self._on_committed(self._run(st, image_id, target, stroke, erase, class_id, slot), image_id)
+            self._on_committed(self._run(st, image_id, target, stroke, erase, class_id, slot, self.known_mask),
+                               image_id)
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="stroke-commit")
-        relay = self._relay
-        self._pool.submit(lambda: relay.done.emit(self._run(st, image_id, target, stroke, erase, class_id, slot),
+        relay, known = self._relay, self.known_mask
+        self._pool.submit(lambda: relay.done.emit(self._run(st, image_id, target, stroke, erase, class_id, slot, known),
                                                   image_id))
 
     @staticmethod

@@ -287,3 +287,26 @@ def test_current_segments_keeps_crops_and_decodes_only_changed_masks(big_store, 
     st.update_segment_mask(b.id, new)  # not primed: decoded once
     cs.load(st, image_id, None)
     assert decodes == [1]
+
+
+def test_a_commit_reuses_the_decoded_target_when_it_is_current(qtbot, big_store, monkeypatch):
+    from app.segment_editor import SegmentEditor
+
+    st, image_id = big_store
+    base = ellipse((H, W), (2000, 1500), (600, 400))
+    seg = st.add_segment(image_id, base)
+    ed = SegmentEditor(lambda: st, lambda: image_id)
+    known = {seg.id: (st.segment_rle(seg.id).counts, CropMask.from_full(base))}
+    ed.known_mask = known.get
+    decodes = []
+    real = CropMask.from_rle.__func__
+    monkeypatch.setattr(CropMask, "from_rle", classmethod(lambda cls, r: decodes.append(1) or real(cls, r)))
+    s1 = Stroke(((1000.0, 1000.0), (3000.0, 1100.0)), 40, True)
+    ed.stroke(seg.id, s1, False)
+    qtbot.waitUntil(lambda: not ed.commit_pending, timeout=60_000)
+    assert decodes == []  # the known crop matched the stored RLE
+    ed.stroke(seg.id, Stroke(((2000.0, 900.0), (2000.0, 2000.0)), 60, False), True)  # known is stale now
+    qtbot.waitUntil(lambda: not ed.commit_pending, timeout=60_000)
+    assert decodes == [1]
+    want = stamped(stamped(base, s1.points, 40, True), ((2000.0, 900.0), (2000.0, 2000.0)), 60, False)
+    assert np.array_equal(st.segment_mask(seg.id), want)
