@@ -294,6 +294,7 @@ class MainWindow(QMainWindow):
         self.view.clear()
         self.bridge.cancel_all()
         self.bridge.engine.wait_idle(timeout=wait_s)  # a job that cannot stop at once fails on the closed store
+        self.editor.wait_idle()  # brush strokes still being written (big photos) land before the store closes
         self.analysis.close()
         self.store.close()
         self.store = None

@@ -75,11 +75,13 @@ class ReviewController(QObject):
     def undo(self) -> None:
         if self._store() is not None:
             self.canvas.cancel_stroke()
+            self.editor.wait_idle()  # a stroke still being written (big photos) is the step to undo
             desc = self._store().undo()
             self.reload_all(f"Undo: {desc}" if desc else "Nothing to undo.")
 
     def redo(self) -> None:
         if self._store() is not None:
+            self.editor.wait_idle()
             desc = self._store().redo()
             self.reload_all(f"Redo: {desc}" if desc else "Nothing to redo.")
 

@@ -106,11 +106,16 @@ class SegmentEditor(QObject):
         """A stroke is still being written (or its result not yet delivered)."""
         return self._pending > 0
 
-    def wait_idle(self, timeout: float = 60.0) -> None:
-        """Block until queued stroke commits are written (closing a project, tests); their results
-        still arrive through the event loop."""
-        if self._pool is not None:
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Block until queued stroke commits are written (undo, closing a project, tests); their
+        results still arrive through the event loop. False if they did not finish in ``timeout``."""
+        if self._pool is None:
+            return True
+        try:
             self._pool.submit(lambda: None).result(timeout)
+        except Exception:  # a timeout: the caller goes on, the commit lands later
+            return False
+        return True
 
     def mutate(self, description: str, fn, *args):
         """Run one store action; failures become an error message, the store is left as it was."""

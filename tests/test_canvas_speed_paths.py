@@ -238,10 +238,11 @@ def test_big_photo_strokes_commit_off_the_gui_thread_in_order_and_undo(qtbot, bi
     ed.stroke(seg.id, s1, False)
     ed.stroke(seg.id, s2, True)
     assert ed.commit_pending  # returned before the work was done
+    want = stamped(stamped(base, s1.points, 40, True), s2.points, 60, False)  # applied in order
+    assert ed.wait_idle()  # what undo / closing the project do first: both strokes are in the store now
+    assert np.array_equal(st.segment_mask(seg.id), want)
     qtbot.waitUntil(lambda: len(edited) == 2 and not ed.commit_pending, timeout=60_000)
     assert writers and all(n != threading.main_thread().name for n in writers)
-    want = stamped(stamped(base, s1.points, 40, True), s2.points, 60, False)  # applied in order
-    assert np.array_equal(st.segment_mask(seg.id), want)
     sid, counts, crop = primed[-1]
     assert sid == seg.id and counts == st.segment_rle(seg.id).counts and np.array_equal(crop.to_full(), want)
     st.undo()
@@ -310,3 +311,13 @@ def test_a_commit_reuses_the_decoded_target_when_it_is_current(qtbot, big_store,
     assert decodes == [1]
     want = stamped(stamped(base, s1.points, 40, True), ((2000.0, 900.0), (2000.0, 2000.0)), 60, False)
     assert np.array_equal(st.segment_mask(seg.id), want)
+
+
+def test_an_empty_segment_on_top_draws_nothing_and_raises_nothing(canvas):
+    layer = canvas.layer("segments")
+    a = CropMask.from_full(ellipse((H, W), (2000, 1500), (600, 400)))
+    layer.set_segments([OverlaySegment(a, (200, 40, 40))], [1])
+    layer.set_segments([OverlaySegment(a, (200, 40, 40)), OverlaySegment(CropMask.empty((H, W)), (9, 9, 9), True)],
+                       [1, 2])
+    assert canvas.segment_at(2000.5, 1500.5) == 1
+    assert canvas.segments_rgba()[..., 3].any()

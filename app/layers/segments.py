@@ -263,8 +263,8 @@ class SegmentsView(LayerView):
         if box is not None:
             compose_region(self._rgba, specs, box, layer.fill_alpha, layer.contours)
             self.item.update_box(box)
-        if top is not None:  # the topmost segment only restyled / raised / added: paint it over
-            tb = _grown(mask_box(top.mask))
+        tb = None if top is None else _grown(mask_box(top.mask))
+        if tb is not None:  # the topmost segment only restyled / raised / added: paint it over
             compose_region(self._rgba, [top], tb, layer.fill_alpha, layer.contours, clear=False)
             self.item.update_box(tb)
         self._drawn, self._style = specs, style
