@@ -14,7 +14,6 @@ updated as soon as the stroke ends.
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial

@@ -9,6 +9,7 @@ rectangle it touched, and only the segments whose crops meet that rectangle. The
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import cv2
@@ -151,8 +152,6 @@ def moved_keys(old: list, new: list) -> set:
     seq = [k for k in new if k in pos]
     tails: list[int] = []  # patience sorting; tails[i] = index into seq
     prev = [-1] * len(seq)
-    import bisect
-
     vals: list[int] = []
     for i, k in enumerate(seq):
         v = pos[k]
