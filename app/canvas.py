@@ -186,6 +186,10 @@ class ImageCanvas(QWidget):
         """The RGBA array the segments layer shows, at :attr:`overlay_shape` (tests, screenshots)."""
         return self.segments_item.image
 
+    def warm_display(self, mask) -> None:
+        """Resample a full-resolution crop onto the overlay ahead of its redraw (thread-safe)."""
+        self.views["segments"].warm(mask)
+
     def segment_at(self, x: float, y: float) -> int | None:
         """Id of the smallest segment covering pixel (x, y) (a lookup in bbox crops: no decode)."""
         hits = self.layers["segments"].segments_at(x, y)

@@ -189,6 +189,7 @@ class MainWindow(QMainWindow):
         self.editor.edited.connect(self._after_change)
         self.editor.maskCommitted.connect(self.segments.prime)  # the reload after a stroke decodes nothing
         self.editor.known_mask = self.segments.known_mask  # and the commit does not decode the target
+        self.editor.warm_display = c.warm_display  # nor resample it for the overlay on the GUI thread
         self.editor.selectRequested.connect(self.segment_panel.select_ids)
         self.editor.status.connect(self.set_status)
         self.editor.error.connect(self.show_error)

@@ -99,6 +99,8 @@ class SegmentEditor(QObject):
         self._slot: NewSegmentSlot | None = None
         #: segment id -> (RLE counts, CropMask) already decoded (CurrentSegments.known_mask), or None
         self.known_mask: Callable[[int], tuple[bytes, CropMask] | None] | None = None
+        #: called on the worker with each committed mask (the canvas resamples it for display there)
+        self.warm_display: Callable[[CropMask], None] | None = None
 
     @property
     def commit_pending(self) -> bool:
@@ -205,9 +207,18 @@ class SegmentEditor(QObject):
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="stroke-commit")
-        relay, known = self._relay, self.known_mask
-        self._pool.submit(lambda: relay.done.emit(self._run(st, image_id, target, stroke, erase, class_id, slot, known),
-                                                  image_id))
+        relay, known, warm = self._relay, self.known_mask, self.warm_display
+
+        def job():
+            res = self._run(st, image_id, target, stroke, erase, class_id, slot, known)
+            if warm is not None and res.mask is not None:
+                try:
+                    warm(res.mask)
+                except Exception:  # only a head start for the redraw
+                    pass
+            relay.done.emit(res, image_id)
+
+        self._pool.submit(job)
 
     @staticmethod
     def _run(*args) -> StrokeCommit:

@@ -321,3 +321,16 @@ def test_an_empty_segment_on_top_draws_nothing_and_raises_nothing(canvas):
                        [1, 2])
     assert canvas.segment_at(2000.5, 1500.5) == 1
     assert canvas.segments_rgba()[..., 3].any()
+
+
+def test_a_mask_warmed_on_another_thread_is_drawn_without_resampling(canvas, monkeypatch):
+    from app.segment_raster import Grid
+
+    a = CropMask.from_full(ellipse((H, W), (2000, 1500), (600, 400)))
+    t = threading.Thread(target=canvas.warm_display, args=(a,))  # as the stroke worker does
+    t.start()
+    t.join()
+    monkeypatch.setattr(Grid, "display", lambda self, m: (_ for _ in ()).throw(AssertionError("resampled")))
+    canvas.layer("segments").set_segments([OverlaySegment(a, (200, 40, 40))], [1])
+    oh, ow = canvas.overlay_shape
+    assert canvas.segments_rgba()[1500 * oh // H, 2000 * ow // W, 3] > 0

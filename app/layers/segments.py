@@ -212,6 +212,13 @@ class SegmentsView(LayerView):
             hit = self._small[id(mask)] = (mask, self._grid.display(mask))
         return hit[1]
 
+    def warm(self, mask: CropMask) -> None:
+        """Make ``mask``'s overlay copy now (any thread: the stroke worker calls it for the mask it
+        just stored, so the reload on the GUI thread finds it made)."""
+        grid, small = self._grid, self._small
+        if grid is not None and isinstance(mask, CropMask) and mask.full_hw == grid.full_hw:
+            small[id(mask)] = (mask, grid.display(mask))
+
     def _specs(self) -> list[DrawSpec]:
         layer = self.layer
         stroke = layer.stroke
