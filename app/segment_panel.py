@@ -141,29 +141,46 @@ class SegmentPanel(QWidget):
         self.source_combo.blockSignals(False)
 
     def set_segments(self, records: list, colors: dict[int, tuple[int, int, int]], keep_selection=True) -> None:
-        """Show ``records`` (SegmentRecord); ``colors`` maps segment id → display colour."""
+        """Show ``records`` (SegmentRecord); ``colors`` maps segment id → display colour.
+
+        The same segments in the same order (a stroke, an accept, a relabel) update their rows in place:
+        rebuilding every row and swatch after each brush stroke cost more than the 16 ms a person feels."""
         selected = set(self.selected_ids()) if keep_selection else set()
         names = getattr(self, "_class_names", {})
+        ids = [rec.id for rec in records]
+        in_place = ids == getattr(self, "_shown_ids", None)
         self.tree.blockSignals(True)
-        self.tree.clear()
+        if not in_place:
+            self.tree.clear()
+            self._swatches: dict[int, tuple[int, int, int]] = {}
         self._records = records  # the caller's list (CurrentSegments owns it): displayed, not copied
-        for rec in records:
+        self._shown_ids = ids
+        for row, rec in enumerate(records):
             label = rec.name or (f"{rec.source} #{rec.label}" if rec.label is not None else rec.source)
             cls = names.get(rec.class_id, "—") if rec.class_id is not None else "—"
             state = str(getattr(rec.state, "value", rec.state))
-            item = QTreeWidgetItem([label, cls, state, rec.source, f"{rec.score:.2f}", str(rec.area)])
-            item.setData(0, Qt.ItemDataRole.UserRole, rec.id)
-            item.setIcon(0, swatch(colors.get(rec.id, (128, 128, 128))))
+            texts = [label, cls, state, rec.source, f"{rec.score:.2f}", str(rec.area)]
+            if in_place:
+                item = self.tree.topLevelItem(row)
+                for col, text in enumerate(texts):
+                    if item.text(col) != text:
+                        item.setText(col, text)
+            else:
+                item = QTreeWidgetItem(texts)
+                item.setData(0, Qt.ItemDataRole.UserRole, rec.id)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            colour = colors.get(rec.id, (128, 128, 128))
+            if self._swatches.get(rec.id) != colour:
+                item.setIcon(0, swatch(colour))
+                self._swatches[rec.id] = colour
             item.setForeground(2, QColor(STATE_COLOURS.get(state, "#9aa0aa")))
             item.setToolTip(0, f"segment {rec.id}  bbox {rec.bbox}  z {getattr(rec, 'z', 0)} — "
                                "untick to hide it on the image (H)")
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(0, Qt.CheckState.Unchecked if rec.id in self._hidden else Qt.CheckState.Checked)
-            if rec.id in self._hidden:
-                item.setForeground(0, QColor("#6b6f78"))
-            self.tree.addTopLevelItem(item)
-            if rec.id in selected:
-                item.setSelected(True)
+            item.setData(0, Qt.ItemDataRole.ForegroundRole, QColor("#6b6f78") if rec.id in self._hidden else None)
+            if not in_place:
+                self.tree.addTopLevelItem(item)
+            item.setSelected(rec.id in selected)
         self.tree.blockSignals(False)
         self._update_buttons()
         if selected != set(self.selected_ids()):
