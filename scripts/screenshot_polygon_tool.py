@@ -11,15 +11,15 @@ Weight-free ``filters`` backbone (no model download).
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from scripts.shot_project import demo_project  # noqa: E402
 
 EYE = [(137, 113), (146, 95), (165, 86), (190, 88), (207, 103), (211, 124), (200, 140), (178, 147), (155, 141),
        (141, 129)]
@@ -27,31 +27,13 @@ NOSE = (232, 222, 296, 268)
 
 
 def main(out: Path) -> int:
-    work = Path(tempfile.mkdtemp(prefix="mc_polygon_"))
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ["MASKCURATOR_SETTINGS"] = str(work / "settings.ini")
-    os.environ["MASKCURATOR_BACKBONE"] = "filters"
-    os.environ["MASKCURATOR_NO_DIALOGS"] = "1"
-    folder = work / "photos"
-    folder.mkdir()
-    for name in ("chelsea.png", "coffee.png"):
-        shutil.copy(REPO / "resources" / "demo" / name, folder / name)
+    work, folder = demo_project("mc_polygon_", [("eye", (60, 200, 90)), ("nose", (230, 120, 40))])
 
     from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
-
     from app.main_window import MainWindow
     from app.resources import style_sheet
-    from engine.project import project_paths
-    from engine.store import ProjectStore
-
-    paths = project_paths(folder).ensure()
-    with ProjectStore.open(paths.database, image_root=folder) as st:
-        for k, v in {"crf": False, "matting": False}.items():
-            st.set_setting(f"analysis.{k}", v)
-        for name, rgb in (("eye", (60, 200, 90)), ("nose", (230, 120, 40))):
-            st.add_class(name, rgb)
 
     app = QApplication.instance() or QApplication([])
     app.setStyleSheet(style_sheet())

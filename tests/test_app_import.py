@@ -21,13 +21,7 @@ OUTSIDE = "000000005001.jpg"  # annotated, but not in the project
 TIMEOUT = 60_000
 
 
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("MASKCURATOR_SETTINGS", str(tmp_path / "user-settings.ini"))
-    monkeypatch.setenv("MASKCURATOR_BACKBONE", "random_vits16")
-    monkeypatch.setenv("MASKCURATOR_MAX_SIDE", "224")
-    monkeypatch.setenv("MASKCURATOR_NO_DIALOGS", "1")
-    monkeypatch.setenv("MASKCURATOR_DEVICE", "cpu")
+from tests.test_app import _app_env  # noqa: E402,F401 (the window tests' environment, autouse)
 
 
 @pytest.fixture

@@ -22,13 +22,7 @@ from engine.proposals import Proposal  # noqa: E402
 from engine.store import ProjectStore  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("MASKCURATOR_SETTINGS", str(tmp_path / "user-settings.ini"))
-    monkeypatch.setenv("MASKCURATOR_BACKBONE", "random_vits16")
-    monkeypatch.setenv("MASKCURATOR_MAX_SIDE", "224")
-    monkeypatch.setenv("MASKCURATOR_NO_DIALOGS", "1")
-    monkeypatch.setenv("MASKCURATOR_DEVICE", "cpu")
+from tests.test_app import _app_env  # noqa: E402,F401 (the window tests' environment, autouse)
 
 
 def _png(path: Path, value: int, size=(40, 30)) -> None:
