@@ -7,7 +7,7 @@ A warm analyzer (backbone loaded, one warm-up image) analyses ``--n`` images it 
 app does when a person opens one: decode → ViT features → graph + eigenvectors → box + patch-level object
 mask (**first result**, ``on_partial``) → CRF, segments, matting (**full**). Each image is analysed twice,
 alternating which goes first, by the current path and by the *previous* one in the same process (dense ``eigh`` up to 600
-nodes, default thread pools, full-size decode; no first result, so its "first" is its full time), so
+nodes, default thread pools, full-size decode, float32 ViT on the CPU; no first result, so its "first" is its full time), so
 both see the same load on a shared machine; ratios are the figures to trust. Also prints the feature
 cache size per image (target 3) of the new format and of the previous one (float16 + input image).
 Random weights time exactly like DINO weights.
@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.device import pick_device, synchronize  # noqa: E402
+from engine.device import cpu_bf16_matmul, pick_device, synchronize  # noqa: E402
 from engine.imageio import ImageFile, list_images  # noqa: E402
 from engine.pipeline import Analyzer, SpectralSettings  # noqa: E402
 
@@ -41,10 +41,13 @@ TARGET_CACHE_MIB = 0.5
 @contextlib.contextmanager
 def previous_paths():
     """The per-image path before issue 16 (same emulation as tests/test_speed_paths.py)."""
+    import engine.device
     import engine.pipeline as pipeline
     from engine.methods.spectral import eigen
 
     saved = (eigen.DENSE_MAX_NODES_CPU, pipeline.small_cpu_ops, Analyzer._decode_working)
+    saved_bf16 = engine.device.cpu_bf16_matmul
+    engine.device.cpu_bf16_matmul = lambda: False  # float32 ViT on the CPU
 
     def full_decode(self, file):
         rgb = file.decode()
@@ -57,6 +60,7 @@ def previous_paths():
         yield
     finally:
         eigen.DENSE_MAX_NODES_CPU, pipeline.small_cpu_ops, Analyzer._decode_working = saved
+        engine.device.cpu_bf16_matmul = saved_bf16
 
 
 def time_one(analyzer: Analyzer, path: Path, device) -> tuple[float, float, float, float]:
@@ -151,6 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print(f"device={device} backbone={args.backbone} max_side={args.max_side} images={n} "
           f"tokens/image≈{tokens} torch threads={torch.get_num_threads()} "
+          f"cpu bf16={'yes' if device.type == 'cpu' and cpu_bf16_matmul() else 'no'} "
           f"load average {res['load_average_1min']:.1f} on {res['cores']} cores")
     print(f"first result (eigenvectors + box + object mask): p50 {res['first_result_p50_s']:.2f} s, "
           f"p95 {res['first_result_p95_s']:.2f} s   target p95 < {TARGET_FIRST_P95_S:.1f} s "

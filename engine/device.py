@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -97,3 +98,25 @@ class small_cpu_ops:
         if self.active:
             self._blas.__exit__(*exc)
             torch.set_num_threads(self._saved)
+
+
+_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_bf16_matmul() -> bool:
+    """True where the CPU multiplies bfloat16 natively (Intel AMX / AVX512-BF16), so ViT inference
+    under bf16 autocast runs ~3× faster than float32 (ViT-S/16, 416×640, one thread: 0.22 vs 0.66 CPU-s)
+    with patch features within cos 0.999 of float32. Elsewhere bf16 is emulated and slower: False.
+    ``MASKCURATOR_CPU_BF16=0`` / ``=1`` overrides the detection."""
+    forced = os.environ.get("MASKCURATOR_CPU_BF16", "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        if not torch.backends.mkldnn.is_available() or not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except (OSError, AttributeError, RuntimeError):
+        return False
+    return any(flag in flags for flag in _BF16_CPU_FLAGS)

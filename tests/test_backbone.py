@@ -12,6 +12,17 @@ from engine.backbone import BackboneLoadError, BackboneSpec, load_backbone
 from engine.features import CACHE_BITS, FeatureCache, FeatureProvider, extract_features
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _float32_vit():
+    """Fidelity to the reference models is checked in float32 (bf16 CPU inference is checked against
+    float32 in tests/test_speed_paths.py); module scope, so module fixtures see it too."""
+    import engine.device
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine.device, "cpu_bf16_matmul", lambda: False)
+        yield
+
+
 def _hf_keys(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """timm ViT state dict → Hugging Face ViTModel layout (as transformers saves DINO)."""
     out = {"embeddings.cls_token": sd["cls_token"], "embeddings.position_embeddings": sd["pos_embed"],

@@ -66,10 +66,13 @@ def photos(shared_data) -> list[Path]:
 
 @contextlib.contextmanager
 def _previous_paths(monkeypatch_ctx):
-    """The per-image path before issue 16: dense eigh up to 600 nodes, default thread pools, full decode."""
+    """The per-image path before issue 16: dense eigh up to 600 nodes, default thread pools, full decode,
+    float32 ViT on the CPU."""
+    import engine.device
     import engine.pipeline as pipeline
 
     with monkeypatch_ctx() as mp:
+        mp.setattr(engine.device, "cpu_bf16_matmul", lambda: False)
         mp.setattr(eigen, "DENSE_MAX_NODES_CPU", 600)
         mp.setattr(pipeline, "small_cpu_ops", lambda device: contextlib.nullcontext())
 
@@ -108,6 +111,34 @@ def test_new_per_image_path_matches_the_previous_one(photos, random_backbone):
         _assert_close(o, n)
         assert n.object_mask.shape == n.image_hw  # full resolution from the header, decode reduced
         assert n.alpha is not None and np.abs(o.alpha - n.alpha).mean() < 0.02
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_cpu_bf16_features_match_float32(photos, random_backbone, monkeypatch, bf16):
+    """bf16 autocast on the CPU (engine.device.cpu_bf16_matmul; forced here, so emulated CPUs test it
+    too): patch keys and tokens within cos 0.99 (mean > 0.999), analyses within the bounds above."""
+    import engine.device
+    from engine.features import extract_features
+    from engine.imageio import load_image
+
+    def features(flag):
+        monkeypatch.setattr(engine.device, "cpu_bf16_matmul", lambda: flag)
+        return extract_features(random_backbone, [load_image(p) for p in photos[:2]], 224)
+
+    ref, low = features(False), features(bf16)
+    for a, b in zip(ref, low):
+        for name in ("keys", "tokens"):
+            x, y = (np.asarray(getattr(f, name), np.float64) for f in (a, b))
+            x, y = x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])
+            cos = (x * y).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1) + 1e-12)
+            assert cos.min() > 0.99 and cos.mean() > 0.999, (name, cos.min(), cos.mean())
+    if bf16:
+        analyzer = Analyzer(SETTINGS, "cpu", backbone=random_backbone)
+        new = analyzer.analyze_many(photos, batch_size=2)
+        monkeypatch.setattr(engine.device, "cpu_bf16_matmul", lambda: False)
+        old = analyzer.analyze_many(photos, batch_size=2)
+        for o, n in zip(old, new):
+            _assert_close(o, n)
 
 
 def test_reduced_decode_of_large_photos_matches_full_decode(tmp_path, photos, random_backbone):
