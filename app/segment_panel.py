@@ -180,7 +180,8 @@ class SegmentPanel(QWidget):
             item.setData(0, Qt.ItemDataRole.ForegroundRole, QColor("#6b6f78") if rec.id in self._hidden else None)
             if not in_place:
                 self.tree.addTopLevelItem(item)
-            item.setSelected(rec.id in selected)
+            if item.isSelected() != (rec.id in selected):
+                item.setSelected(rec.id in selected)
         self.tree.blockSignals(False)
         self._update_buttons()
         if selected != set(self.selected_ids()):
