@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scripts.shot_project import demo_project  # noqa: E402
+from scripts.shot_project import demo_project, open_window  # noqa: E402
 
 
 def main(out: Path) -> int:
@@ -26,25 +26,11 @@ def main(out: Path) -> int:
 
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
-    from app.main_window import MainWindow
-    from app.resources import style_sheet
 
-    app = QApplication.instance() or QApplication([])
-    app.setStyleSheet(style_sheet())
-    win = MainWindow(folder, device="cpu")
-    win.resize(1400, 860)
-    win.show()
-    done = {"ok": False}
-    win.analysisApplied.connect(lambda _i: done.update(ok=True))
-    t0 = time.time()
-    while not done["ok"] and time.time() - t0 < 300:
-        app.processEvents()
-        time.sleep(0.02)
-    if not done["ok"]:
-        print("analysis did not finish", file=sys.stderr)
+    opened = open_window(folder)
+    if opened is None:
         return 1
-    win.activateWindow()
+    app, win = opened
     recs = sorted(win.segments.records, key=lambda r: r.area)
     big = recs[-1]
     QTest.keyClick(win, Qt.Key.Key_2)  # "background" becomes the active class

@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scripts.shot_project import demo_project  # noqa: E402
+from scripts.shot_project import demo_project, open_window  # noqa: E402
 
 EYE = [(137, 113), (146, 95), (165, 86), (190, 88), (207, 103), (211, 124), (200, 140), (178, 147), (155, 141),
        (141, 129)]
@@ -31,25 +31,11 @@ def main(out: Path) -> int:
 
     from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
-    from app.main_window import MainWindow
-    from app.resources import style_sheet
 
-    app = QApplication.instance() or QApplication([])
-    app.setStyleSheet(style_sheet())
-    win = MainWindow(folder, device="cpu")
-    win.resize(1400, 860)
-    win.show()
-    done = {"ok": False}
-    win.analysisApplied.connect(lambda _i: done.update(ok=True))
-    t0 = time.time()
-    while not done["ok"] and time.time() - t0 < 300:
-        app.processEvents()
-        time.sleep(0.02)
-    if not done["ok"]:
-        print("analysis did not finish", file=sys.stderr)
+    opened = open_window(folder)
+    if opened is None:
         return 1
-    win.activateWindow()
+    app, win = opened
     canvas, tool = win.canvas, win.polygon
     vp = canvas.view_widget.viewport()
 

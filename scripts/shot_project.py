@@ -34,3 +34,32 @@ def demo_project(prefix: str, classes: list[tuple[str, tuple[int, int, int]]],
         for name, rgb in classes:
             st.add_class(name, rgb)
     return work, folder
+
+
+def open_window(folder: Path, timeout_s: float = 300.0):
+    """(QApplication, MainWindow) on ``folder`` once its first analysis is drawn; None if it is not
+    drawn within ``timeout_s`` (the reason goes to stderr)."""
+    import sys
+    import time
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.resources import style_sheet
+
+    app = QApplication.instance() or QApplication([])
+    app.setStyleSheet(style_sheet())
+    win = MainWindow(folder, device="cpu")
+    win.resize(1400, 860)
+    win.show()
+    done = {"ok": False}
+    win.analysisApplied.connect(lambda _i: done.update(ok=True))
+    t0 = time.time()
+    while not done["ok"] and time.time() - t0 < timeout_s:
+        app.processEvents()
+        time.sleep(0.02)
+    if not done["ok"]:
+        print("analysis did not finish", file=sys.stderr)
+        return None
+    win.activateWindow()
+    return app, win
