@@ -83,3 +83,10 @@ class LayerView:
 
     def refresh(self) -> None:
         raise NotImplementedError
+
+
+def stack_items(canvas: "ImageCanvas", z: float, items) -> None:
+    """Add a view's graphics ``items`` to the canvas, stacked in the given order just above ``z``."""
+    for i, item in enumerate(items):
+        item.setZValue(z + 0.01 * i)
+        canvas.view.addItem(item)

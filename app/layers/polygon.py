@@ -16,7 +16,7 @@ from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QGraphicsRectItem, QWidget
 
 from . import register_layer
-from .base import Layer, LayerView
+from .base import Layer, LayerView, stack_items
 
 RING, DRAW, HOT = (255, 214, 10), (0, 220, 255), (255, 64, 96)
 #: Douglas-Peucker distance (px) for mask → polygon: 1.5 px keeps the outline within a pixel and a half
@@ -135,10 +135,7 @@ class PolygonView(LayerView):
         self.box_item = QGraphicsRectItem()
         self.box_item.setPen(_pen(DRAW, 2.0, Qt.PenStyle.DashLine))
         self.vertices = _Vertices(pxMode=True)
-        items = (self.rings_item, self.path_item, self.band_item, self.box_item, self.vertices)
-        for i, item in enumerate(items):
-            item.setZValue(layer.z + 0.01 * i)
-            canvas.view.addItem(item)
+        stack_items(canvas, layer.z, (self.rings_item, self.path_item, self.band_item, self.box_item, self.vertices))
         super().__init__(layer, canvas)
         self.refresh()
 

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QGraphicsRectItem
 
 from ..overlays import OverlaySegment, compose_segments, downscale_mask
 from . import register_layer
-from .base import Layer, LayerView
+from .base import Layer, LayerView, stack_items
 
 POSITIVE, NEGATIVE = (64, 220, 96), (240, 64, 80)
 PREVIEW = (0, 200, 255)
@@ -64,10 +64,7 @@ class PromptView(LayerView):
         self.lines = {sign: pg.PlotCurveItem(pen=_pen(c, 3.0), connect="finite")
                       for sign, c in (("+", POSITIVE), ("-", NEGATIVE))}
         self.points = pg.ScatterPlotItem(size=12, pxMode=True)
-        items = (self.mask_item, self.box_item, *self.lines.values(), self.points)
-        for i, item in enumerate(items):
-            item.setZValue(layer.z + 0.01 * i)
-            canvas.view.addItem(item)
+        stack_items(canvas, layer.z, (self.mask_item, self.box_item, *self.lines.values(), self.points))
         super().__init__(layer, canvas)
         self.refresh()
 
