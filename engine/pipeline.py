@@ -361,20 +361,29 @@ class AnalysisStore:
     def _file(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npz"
 
-    def get(self, path: Path, settings: SpectralSettings, image_sha1: str = "") -> ImageAnalysis | None:
+    def _entry(self, path: Path, settings: SpectralSettings, image_sha1: str) -> tuple[Path | None, str]:
+        """(the entry's file if it exists, else None; the image hash used for its key)."""
         image_sha1 = image_sha1 or content_hash(path)
         file = self._file(self.key(path, settings, image_sha1))
-        if not file.exists():
+        return (file if file.exists() else None), image_sha1
+
+    @staticmethod
+    def _geometry(z) -> GridGeometry:
+        return GridGeometry(tuple(int(v) for v in z["image_hw"]), tuple(int(v) for v in z["grid_hw"]),
+                            tuple(float(v) for v in z["cell_hw"]))
+
+    def get(self, path: Path, settings: SpectralSettings, image_sha1: str = "") -> ImageAnalysis | None:
+        file, image_sha1 = self._entry(path, settings, image_sha1)
+        if file is None:
             return None
         try:
             with np.load(file) as z:
-                image_hw = tuple(int(v) for v in z["image_hw"])
+                geometry = self._geometry(z)
+                image_hw = geometry.image_hw
                 labels = z["segment_labels"].astype(np.int32)
                 mask = np.unpackbits(z["object_mask"], count=image_hw[0] * image_hw[1]).reshape(image_hw)
                 alpha = z["alpha"].astype(np.float32) if bool(z["has_alpha"]) else None
                 values = z["eigenvalues"].astype(np.float32)
-                geometry = GridGeometry(image_hw, tuple(int(v) for v in z["grid_hw"]),
-                                        tuple(float(v) for v in z["cell_hw"]))
                 return ImageAnalysis(
                     path=Path(path), image_hw=image_hw, grid_hw=geometry.grid_hw, eigenvalues=values,
                     eigenvectors=z["eigenvectors"].astype(np.float32),
@@ -389,14 +398,12 @@ class AnalysisStore:
     def segments(self, path: Path, settings: SpectralSettings, image_sha1: str = "") -> "SegmentLayout | None":
         """Only what dataset clustering needs of a cached analysis (segment features, patch-grid labels,
         geometry): reads three small members of the entry, never the full-resolution mask or alpha."""
-        image_sha1 = image_sha1 or content_hash(path)
-        file = self._file(self.key(path, settings, image_sha1))
-        if not file.exists():
+        file, _ = self._entry(path, settings, image_sha1)
+        if file is None:
             return None
         try:
             with np.load(file) as z:
-                geometry = GridGeometry(tuple(int(v) for v in z["image_hw"]), tuple(int(v) for v in z["grid_hw"]),
-                                        tuple(float(v) for v in z["cell_hw"]))
+                geometry = self._geometry(z)
                 return SegmentLayout(Path(path), z["segment_features"].astype(np.float32),
                                      z["segment_labels"].astype(np.int32), geometry)
         except Exception:  # noqa: BLE001 - unreadable entry: a miss (get() removes it)
