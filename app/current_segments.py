@@ -88,10 +88,12 @@ class CurrentSegments(QObject):
         """Read ``image_id``'s segments (of ``source`` only, when given) from the store."""
         if store is not self._store:  # another project: its ids mean other segments
             self._store, self.hidden = store, set()
-        all_recs = store.segments(image_id)
+        with store.snapshot():  # records and masks of one state (the stroke worker writes meanwhile)
+            all_recs = store.segments(image_id)
+            rles = store.segment_rles(image_id)
         recs = [r for r in all_recs if source is None or r.source == source]
         classes = {c.id: tuple(c.color) for c in store.classes()}
-        crops = {r.id: self._crop(store, r.id) for r in recs}
+        crops = {r.id: self._crop(r.id, rles[r.id]) for r in recs}
         if image_id != self.image_id:
             self._decoded = {i: v for i, v in self._decoded.items() if i in crops}
         # colours from the id order, so reordering never recolours an unlabelled segment
@@ -107,8 +109,7 @@ class CurrentSegments(QObject):
         self.crops = crops
         self.masks = FullMasks(crops)
 
-    def _crop(self, store, segment_id: int) -> CropMask:
-        rle = store.segment_rle(segment_id)
+    def _crop(self, segment_id: int, rle) -> CropMask:
         hit = self._decoded.get(segment_id)
         if hit is None or hit[0] != rle.counts:
             hit = self._decoded[segment_id] = (rle.counts, CropMask.from_rle(rle))

@@ -19,6 +19,7 @@ from PIL import Image
 
 from engine.proposals import Proposal
 from engine.store import (ClassRecord, ImageStatus, ProjectStore, SegmentState, StoreError)
+from engine.store import rle as rle_mod
 from engine.store.schema import SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
@@ -355,6 +356,27 @@ def test_replace_proposals_keeps_curated_segments(project):
     assert s.segments(img, states=[]) == []
     with pytest.raises(StoreError, match="does not match"):
         s.replace_proposals(img, "x", [Proposal(np.ones((4, 4), bool), "x")])
+
+
+def test_segment_rles_gives_one_images_stored_masks_in_one_query(project, tmp_path):
+    s = project
+    img = s.images()[0].id
+    (other,) = s.add_images([_png(tmp_path / "proj" / "images" / "b.png", 60, 40, seed=1)])
+    a = s.add_segment(img, _box(40, 60, 0, 10, 0, 10))
+    b = s.add_segment(img, _box(40, 60, 5, 30, 20, 50))
+    s.add_segment(other.id, _box(40, 60, 0, 40, 0, 60))
+    s.update_segment_mask(b.id, _box(40, 60, 6, 31, 20, 50))
+    queries = []
+    s._conn().set_trace_callback(queries.append)
+    rles = s.segment_rles(img)
+    s._conn().set_trace_callback(None)
+    assert set(rles) == {a.id, b.id}  # the other image's segment is not among them
+    assert all(rles[i] == s.segment_rle(i) for i in rles)
+    assert np.array_equal(rle_mod.decode(rles[b.id]), _box(40, 60, 6, 31, 20, 50))  # the updated mask
+    assert sum("FROM segments" in q for q in queries) == 1
+    assert s.segment_rles(other.id).keys() == {r.id for r in s.segments(other.id)}
+    with pytest.raises(StoreError, match="no image"):
+        s.segment_rles(999)
 
 
 def test_bad_input_gives_clear_errors(project):

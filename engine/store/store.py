@@ -645,7 +645,19 @@ class ProjectStore:
 
     def segment_rle(self, segment_id: int) -> Rle:
         """The stored COCO RLE (what the COCO exporter writes without decoding)."""
-        row = self._segment_row(self._conn(), segment_id)
+        return self._rle(self._segment_row(self._conn(), segment_id))
+
+    def segment_rles(self, image_id: int) -> dict[int, Rle]:
+        """Every stored RLE of an image by segment id, in one query: a view reloading an image's masks
+        after each edit would otherwise ask once per segment."""
+        conn = self._conn()
+        self._image_row(conn, image_id)
+        rows = conn.execute("SELECT id, rle_counts, rle_height, rle_width FROM segments WHERE image_id=?",
+                            (int(image_id),))
+        return {int(r["id"]): self._rle(r) for r in rows}
+
+    @staticmethod
+    def _rle(row: sqlite3.Row) -> Rle:
         return Rle(bytes(row["rle_counts"]), int(row["rle_height"]), int(row["rle_width"]))
 
     def segment_mask(self, segment_id: int) -> np.ndarray:
