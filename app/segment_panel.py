@@ -15,9 +15,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QHBoxL
                                QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from .key_scope import OWN_KEYS
+from .segment_raster import moved_keys
 
 ALL_SOURCES = "All sources"
 STATE_COLOURS = {"proposed": "#9aa0aa", "accepted": "#51cf66", "rejected": "#ff6b9a"}
+HIDDEN_TEXT = "#6b6f78"  # the name of a hidden segment
 
 
 def swatch(rgb: tuple[int, int, int], size: int = 14) -> QIcon:
@@ -108,6 +110,8 @@ class SegmentPanel(QWidget):
         lay.addLayout(buttons)
         self._records: list = []
         self._hidden: set[int] = set()
+        self._items: dict[int, QTreeWidgetItem] = {}  # segment id -> its row
+        self._looks: dict[int, tuple] = {}  # segment id -> what its row shows (texts, colour, tooltip)
         self._update_buttons()
         self.tree.itemSelectionChanged.connect(self._update_buttons)
         self.selectionChangedIds.connect(lambda _ids: self._sync_class_box())
@@ -131,11 +135,12 @@ class SegmentPanel(QWidget):
         it (an empty list), so paging through images filtered to e.g. "ial" never silently falls back
         to showing every source."""
         current = self.source_combo.currentText()
+        items = [ALL_SOURCES, *sorted(set(sources) | ({current} - {"", ALL_SOURCES}))]
+        if items == [self.source_combo.itemText(i) for i in range(self.source_combo.count())]:
+            return  # as after every edit: refilling it would repaint (and re-lay out) the whole panel
         self.source_combo.blockSignals(True)
         self.source_combo.clear()
-        self.source_combo.addItem(ALL_SOURCES)
-        for s in sorted(set(sources) | ({current} - {"", ALL_SOURCES})):
-            self.source_combo.addItem(s)
+        self.source_combo.addItems(items)
         idx = self.source_combo.findText(current)
         self.source_combo.setCurrentIndex(max(idx, 0))
         self.source_combo.blockSignals(False)
@@ -143,43 +148,17 @@ class SegmentPanel(QWidget):
     def set_segments(self, records: list, colors: dict[int, tuple[int, int, int]], keep_selection=True) -> None:
         """Show ``records`` (SegmentRecord); ``colors`` maps segment id → display colour.
 
-        The same segments in the same order (a stroke, an accept, a relabel) update their rows in place:
-        rebuilding every row and swatch after each brush stroke cost more than the 16 ms a person feels."""
+        Rows are kept per segment and only what changed is touched: after a brush stroke one row's
+        area changes and, as the drawing order follows the area, that row moves. Rebuilding every row
+        (and Qt re-measuring every column) after each stroke cost more than the 16 ms a person feels."""
         selected = set(self.selected_ids()) if keep_selection else set()
-        names = getattr(self, "_class_names", {})
-        ids = [rec.id for rec in records]
-        in_place = ids == getattr(self, "_shown_ids", None)
         self.tree.blockSignals(True)
-        if not in_place:
-            self.tree.clear()
-            self._swatches: dict[int, tuple[int, int, int]] = {}
+        self._arrange_rows([rec.id for rec in records])
         self._records = records  # the caller's list (CurrentSegments owns it): displayed, not copied
-        self._shown_ids = ids
-        for row, rec in enumerate(records):
-            label = rec.name or (f"{rec.source} #{rec.label}" if rec.label is not None else rec.source)
-            cls = names.get(rec.class_id, "—") if rec.class_id is not None else "—"
-            state = str(getattr(rec.state, "value", rec.state))
-            texts = [label, cls, state, rec.source, f"{rec.score:.2f}", str(rec.area)]
-            if in_place:
-                item = self.tree.topLevelItem(row)
-                for col, text in enumerate(texts):
-                    if item.text(col) != text:
-                        item.setText(col, text)
-            else:
-                item = QTreeWidgetItem(texts)
-                item.setData(0, Qt.ItemDataRole.UserRole, rec.id)
-                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            colour = colors.get(rec.id, (128, 128, 128))
-            if self._swatches.get(rec.id) != colour:
-                item.setIcon(0, swatch(colour))
-                self._swatches[rec.id] = colour
-            item.setForeground(2, QColor(STATE_COLOURS.get(state, "#9aa0aa")))
-            item.setToolTip(0, f"segment {rec.id}  bbox {rec.bbox}  z {getattr(rec, 'z', 0)} — "
-                               "untick to hide it on the image (H)")
-            item.setCheckState(0, Qt.CheckState.Unchecked if rec.id in self._hidden else Qt.CheckState.Checked)
-            item.setData(0, Qt.ItemDataRole.ForegroundRole, QColor("#6b6f78") if rec.id in self._hidden else None)
-            if not in_place:
-                self.tree.addTopLevelItem(item)
+        for rec in records:
+            item = self._items[rec.id]
+            self._fill_row(item, rec, colors.get(rec.id, (128, 128, 128)))
+            self._show_visibility(item, rec.id in self._hidden)
             if item.isSelected() != (rec.id in selected):
                 item.setSelected(rec.id in selected)
         self.tree.blockSignals(False)
@@ -189,6 +168,71 @@ class SegmentPanel(QWidget):
         else:  # same selection, maybe a new class (Y with the active class): the class box follows
             self._sync_class_box()
 
+    def _arrange_rows(self, ids: list[int]) -> None:
+        """One row per id, in ``ids`` order: rows of segments shown before are kept, and only those
+        whose relative order changed (:func:`moved_keys`) or that are new get inserted."""
+        tree, wanted = self.tree, set(ids)
+        shown = [tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) for i in range(tree.topLevelItemCount())]
+        kept = [i for i in shown if i in wanted]
+        if not kept:  # another image (or the first list): a plain rebuild
+            tree.clear()
+            self._items, self._looks = {i: self._new_row(i) for i in ids}, {}
+            tree.addTopLevelItems([self._items[i] for i in ids])
+            return
+        moving = moved_keys(kept, ids)
+        for row in reversed(range(len(shown))):
+            if shown[row] not in wanted or shown[row] in moving:
+                tree.takeTopLevelItem(row)
+        for i in set(shown) - wanted:
+            del self._items[i]
+            self._looks.pop(i, None)
+        for row, i in enumerate(ids):  # rows above ``row`` are in their final order already
+            if i not in self._items:
+                self._items[i] = self._new_row(i)
+            elif i not in moving:
+                continue
+            tree.insertTopLevelItem(row, self._items[i])
+
+    @staticmethod
+    def _new_row(segment_id: int) -> QTreeWidgetItem:
+        item = QTreeWidgetItem()
+        item.setData(0, Qt.ItemDataRole.UserRole, segment_id)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(0, Qt.CheckState.Checked)
+        return item
+
+    def _fill_row(self, item: QTreeWidgetItem, rec, colour: tuple[int, int, int]) -> None:
+        """Texts, swatch, state colour and tooltip of a segment's row; set only where they changed
+        (each change makes Qt re-measure the column)."""
+        label = rec.name or (f"{rec.source} #{rec.label}" if rec.label is not None else rec.source)
+        names = getattr(self, "_class_names", {})
+        cls = names.get(rec.class_id, "—") if rec.class_id is not None else "—"
+        state = str(getattr(rec.state, "value", rec.state))
+        texts = (label, cls, state, rec.source, f"{rec.score:.2f}", str(rec.area))
+        tip = f"segment {rec.id}  bbox {rec.bbox}  z {getattr(rec, 'z', 0)} — untick to hide it on the image (H)"
+        look, old = (texts, colour, tip), self._looks.get(rec.id)
+        if look == old:
+            return
+        self._looks[rec.id] = look
+        for col, text in enumerate(texts):
+            if old is None or old[0][col] != text:
+                item.setText(col, text)
+        if old is None or old[1] != colour:
+            item.setIcon(0, swatch(colour))
+        if old is None or old[0][2] != state:
+            item.setForeground(2, QColor(STATE_COLOURS.get(state, "#9aa0aa")))
+        if old is None or old[2] != tip:
+            item.setToolTip(0, tip)
+
+    @staticmethod
+    def _show_visibility(item: QTreeWidgetItem, hidden: bool) -> None:
+        """Untick and grey a hidden segment's row, tick a shown one's (only if it is not so already)."""
+        check = Qt.CheckState.Unchecked if hidden else Qt.CheckState.Checked
+        if item.checkState(0) != check:
+            item.setCheckState(0, check)
+        if (item.data(0, Qt.ItemDataRole.ForegroundRole) is not None) != hidden:
+            item.setData(0, Qt.ItemDataRole.ForegroundRole, QColor(HIDDEN_TEXT) if hidden else None)
+
     def records(self) -> list:
         return list(self._records)
 
@@ -196,11 +240,8 @@ class SegmentPanel(QWidget):
         """Tick the shown segments, untick (and grey) the hidden ones; emits nothing."""
         self._hidden = set(hidden)
         self.tree.blockSignals(True)
-        for i in range(self.tree.topLevelItemCount()):
-            it = self.tree.topLevelItem(i)
-            off = it.data(0, Qt.ItemDataRole.UserRole) in self._hidden
-            it.setCheckState(0, Qt.CheckState.Unchecked if off else Qt.CheckState.Checked)
-            it.setForeground(0, QColor("#6b6f78") if off else self.tree.palette().text().color())
+        for sid, item in self._items.items():
+            self._show_visibility(item, sid in self._hidden)
         self.tree.blockSignals(False)
 
     def shown_ids(self) -> list[int]:

@@ -334,3 +334,60 @@ def test_a_mask_warmed_on_another_thread_is_drawn_without_resampling(canvas, mon
     canvas.layer("segments").set_segments([OverlaySegment(a, (200, 40, 40))], [1])
     oh, ow = canvas.overlay_shape
     assert canvas.segments_rgba()[1500 * oh // H, 2000 * ow // W, 3] > 0
+
+
+# -- the segment list after an edit ----------------------------------------------------------------
+
+def _panel_rows(panel) -> list[tuple]:
+    from PySide6.QtCore import Qt
+
+    tree = panel.tree
+    return [(it.data(0, Qt.ItemDataRole.UserRole), tuple(it.text(c) for c in range(tree.columnCount())),
+             it.checkState(0), it.data(0, Qt.ItemDataRole.ForegroundRole) is not None, it.toolTip(0),
+             it.icon(0).pixmap(14, 14).toImage().pixelColor(7, 7).getRgb()[:3], it.isSelected())
+            for it in (tree.topLevelItem(i) for i in range(tree.topLevelItemCount()))]
+
+
+def test_segment_list_moves_only_the_rows_an_edit_reorders_and_shows_what_a_new_list_would(qtbot):
+    """After a stroke one row's area (and so its place) changes: that row moves, the others stay the
+    same rows, and the list reads exactly as a freshly built one (texts, swatches, boxes, selection)."""
+    from dataclasses import replace
+
+    from PySide6.QtCore import Qt
+
+    from app.segment_panel import SegmentPanel
+    from engine.store import SegmentRecord
+
+    def rec(i, area):
+        return SegmentRecord(i, 1, "manual", "accepted", None, None, 1.0, "", (0, 0, 9, 9), area)
+
+    recs = [rec(i, 100 * i) for i in range(1, 7)]  # drawing order, topmost first
+    colors = {i: (40 * i, 200 - 20 * i, 90) for i in range(1, 7)}
+    panel = SegmentPanel()
+    qtbot.addWidget(panel)
+    panel.set_segments(recs, colors)
+    panel.select_ids([2])
+    panel.set_hidden({4})
+    marker = Qt.ItemDataRole.UserRole + 1
+    for i in range(panel.tree.topLevelItemCount()):
+        panel.tree.topLevelItem(i).setData(0, marker, "old row")
+    taken = []
+    real_take = panel.tree.takeTopLevelItem
+    panel.tree.takeTopLevelItem = lambda row: taken.append(row) or real_take(row)
+    # segment 2 grew (now drawn lowest), 5 was deleted, 7 is new, 3 got a class colour
+    after = [recs[0], recs[2], recs[3], recs[5], rec(7, 650), replace(recs[1], area=900, bbox=(0, 0, 30, 30))]
+    colors = {**colors, 3: (1, 2, 3), 7: (7, 7, 7)}
+    panel.set_segments(after, colors)
+    assert sorted(taken) == [1, 4]  # segment 2's row and the deleted one's: nothing else was rebuilt
+    rows = _panel_rows(panel)
+    assert [r[0] for r in rows] == [1, 3, 4, 6, 7, 2] and panel.selected_ids() == [2]
+    assert [panel.tree.topLevelItem(i).data(0, marker) for i in range(6)] == ["old row"] * 4 + [None, "old row"]
+    fresh = SegmentPanel()
+    qtbot.addWidget(fresh)
+    fresh.set_hidden({4})
+    fresh.set_segments(after, colors)
+    fresh.select_ids([2])
+    assert rows == _panel_rows(fresh)
+    assert rows[2][2] == Qt.CheckState.Unchecked and rows[2][3]  # the hidden one stays unticked and grey
+    panel.set_hidden(set())
+    assert _panel_rows(panel)[2][2:4] == (Qt.CheckState.Checked, False)
