@@ -65,10 +65,14 @@ class SegmentPanel(QWidget):
         self.tree.itemChanged.connect(self._on_item_changed)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._popup_menu)
-        header = self.tree.header()  # every column as wide as its content (scrolls sideways if need be)
+        # every column as wide as its content (scrolls sideways if need be), measured by _fit_columns only
+        # where texts changed: ResizeToContents re-measured every cell of every column, and uneven row
+        # heights every row, after each edit (a few ms per brush stroke)
+        header = self.tree.header()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # sized here; not by dragging either
         header.setMinimumSectionSize(40)
+        self.tree.setUniformRowHeights(True)
         # Delete / Backspace in the list delete the selected segments (not the window's "reject image")
         self.tree.setProperty(OWN_KEYS, [int(Qt.Key.Key_Delete), int(Qt.Key.Key_Backspace)])
         self.tree.deleteRequested.connect(lambda: self.request("delete"))
@@ -112,6 +116,7 @@ class SegmentPanel(QWidget):
         self._hidden: set[int] = set()
         self._items: dict[int, QTreeWidgetItem] = {}  # segment id -> its row
         self._looks: dict[int, tuple] = {}  # segment id -> what its row shows (texts, colour, tooltip)
+        self._fit_columns(range(self.tree.columnCount()))
         self._update_buttons()
         self.tree.itemSelectionChanged.connect(self._update_buttons)
         self.selectionChangedIds.connect(lambda _ids: self._sync_class_box())
@@ -153,14 +158,16 @@ class SegmentPanel(QWidget):
         (and Qt re-measuring every column) after each stroke cost more than the 16 ms a person feels."""
         selected = set(self.selected_ids()) if keep_selection else set()
         self.tree.blockSignals(True)
-        self._arrange_rows([rec.id for rec in records])
+        removed = self._arrange_rows([rec.id for rec in records])
         self._records = records  # the caller's list (CurrentSegments owns it): displayed, not copied
+        changed = set(range(self.tree.columnCount())) if removed else set()
         for rec in records:
             item = self._items[rec.id]
-            self._fill_row(item, rec, colors.get(rec.id, (128, 128, 128)))
+            changed |= self._fill_row(item, rec, colors.get(rec.id, (128, 128, 128)))
             self._show_visibility(item, rec.id in self._hidden)
             if item.isSelected() != (rec.id in selected):
                 item.setSelected(rec.id in selected)
+        self._fit_columns(changed)
         self.tree.blockSignals(False)
         self._update_buttons()
         if selected != set(self.selected_ids()):
@@ -168,9 +175,10 @@ class SegmentPanel(QWidget):
         else:  # same selection, maybe a new class (Y with the active class): the class box follows
             self._sync_class_box()
 
-    def _arrange_rows(self, ids: list[int]) -> None:
+    def _arrange_rows(self, ids: list[int]) -> bool:
         """One row per id, in ``ids`` order: rows of segments shown before are kept, and only those
-        whose relative order changed (:func:`moved_keys`) or that are new get inserted."""
+        whose relative order changed (:func:`moved_keys`) or that are new get inserted. True when
+        rows were removed."""
         tree, wanted = self.tree, set(ids)
         shown = [tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) for i in range(tree.topLevelItemCount())]
         kept = [i for i in shown if i in wanted]
@@ -178,7 +186,7 @@ class SegmentPanel(QWidget):
             tree.clear()
             self._items, self._looks = {i: self._new_row(i) for i in ids}, {}
             tree.addTopLevelItems([self._items[i] for i in ids])
-            return
+            return bool(shown)
         moving = moved_keys(kept, ids)
         for row in reversed(range(len(shown))):
             if shown[row] not in wanted or shown[row] in moving:
@@ -192,6 +200,7 @@ class SegmentPanel(QWidget):
             elif i not in moving:
                 continue
             tree.insertTopLevelItem(row, self._items[i])
+        return len(kept) < len(shown)
 
     @staticmethod
     def _new_row(segment_id: int) -> QTreeWidgetItem:
@@ -201,9 +210,9 @@ class SegmentPanel(QWidget):
         item.setCheckState(0, Qt.CheckState.Checked)
         return item
 
-    def _fill_row(self, item: QTreeWidgetItem, rec, colour: tuple[int, int, int]) -> None:
-        """Texts, swatch, state colour and tooltip of a segment's row; set only where they changed
-        (each change makes Qt re-measure the column)."""
+    def _fill_row(self, item: QTreeWidgetItem, rec, colour: tuple[int, int, int]) -> set[int]:
+        """Texts, swatch, state colour and tooltip of a segment's row, set only where they changed;
+        returns the columns whose content changed (their width may have)."""
         label = rec.name or (f"{rec.source} #{rec.label}" if rec.label is not None else rec.source)
         names = getattr(self, "_class_names", {})
         cls = names.get(rec.class_id, "—") if rec.class_id is not None else "—"
@@ -212,17 +221,23 @@ class SegmentPanel(QWidget):
         tip = f"segment {rec.id}  bbox {rec.bbox}  z {getattr(rec, 'z', 0)} — untick to hide it on the image (H)"
         look, old = (texts, colour, tip), self._looks.get(rec.id)
         if look == old:
-            return
+            return set()
         self._looks[rec.id] = look
-        for col, text in enumerate(texts):
-            if old is None or old[0][col] != text:
-                item.setText(col, text)
+        changed = {col for col, text in enumerate(texts) if old is None or old[0][col] != text}
+        for col in changed:
+            item.setText(col, texts[col])
         if old is None or old[1] != colour:
             item.setIcon(0, swatch(colour))
         if old is None or old[0][2] != state:
             item.setForeground(2, QColor(STATE_COLOURS.get(state, "#9aa0aa")))
         if old is None or old[2] != tip:
             item.setToolTip(0, tip)
+        return changed
+
+    def _fit_columns(self, columns) -> None:
+        """Make these columns as wide as their widest cell (or header)."""
+        for col in sorted(columns):
+            self.tree.resizeColumnToContents(col)
 
     @staticmethod
     def _show_visibility(item: QTreeWidgetItem, hidden: bool) -> None:

@@ -391,3 +391,44 @@ def test_segment_list_moves_only_the_rows_an_edit_reorders_and_shows_what_a_new_
     assert rows[2][2] == Qt.CheckState.Unchecked and rows[2][3]  # the hidden one stays unticked and grey
     panel.set_hidden(set())
     assert _panel_rows(panel)[2][2:4] == (Qt.CheckState.Checked, False)
+
+
+def test_segment_list_columns_fit_their_content_as_resize_to_contents_did(qtbot):
+    """Columns are measured only where texts changed, yet end as wide as Qt's ResizeToContents made
+    them: after a first list, an edit that widens a cell, a longer class name and removed rows."""
+    from dataclasses import replace
+
+    from PySide6.QtWidgets import QApplication, QHeaderView
+
+    from app.segment_panel import SegmentPanel
+    from engine.store import ClassRecord, SegmentRecord
+
+    def rec(i, area, **kw):
+        return SegmentRecord(i, 1, "manual", "accepted", None, None, 1.0, "", (0, 0, 9, 9), area, **kw)
+
+    panel, ref = SegmentPanel(), SegmentPanel()
+    ref.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    ref.tree.setUniformRowHeights(False)
+    for p in (panel, ref):
+        qtbot.addWidget(p)
+        p.resize(400, 300)
+        p.show()
+
+    def widths(p):
+        QApplication.processEvents()
+        return [p.tree.columnWidth(c) for c in range(p.tree.columnCount())]
+
+    recs = [rec(i, 10 * i) for i in range(1, 8)]
+    grown = [recs[0], recs[2], replace(recs[1], area=123_456_789), *recs[3:]]  # wider area, row moved
+    labelled = [replace(r, class_id=1) for r in grown]  # a long class name
+    steps = [recs, grown, labelled, labelled[:2] + labelled[3:],  # the wide row removed: the area shrinks
+             recs[:2]]
+    seen = [widths(panel)]
+    assert seen[0] == widths(ref)  # no rows: the header labels
+    for step in steps:
+        for p in (panel, ref):
+            p.set_classes([ClassRecord(1, "a much longer class name", (1, 2, 3))])
+            p.set_segments(step, {})
+        seen.append(widths(panel))
+        assert seen[-1] == widths(ref)
+    assert seen[1][5] < seen[2][5] > seen[4][5] and seen[2][1] < seen[3][1] > seen[5][1]  # they did change
