@@ -9,17 +9,35 @@ the store – one undo step each – and the window hands the reloaded records o
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QMenu,
                                QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from .key_scope import OWN_KEYS
-from .segment_raster import moved_keys
 
 ALL_SOURCES = "All sources"
 STATE_COLOURS = {"proposed": "#9aa0aa", "accepted": "#51cf66", "rejected": "#ff6b9a"}
 HIDDEN_TEXT = "#6b6f78"  # the name of a hidden segment
+
+
+class _Row(NamedTuple):
+    """What one row of the list shows."""
+
+    id: int
+    texts: tuple[str, ...]  # one per column
+    colour: tuple[int, int, int]
+    tooltip: str
+
+
+def changed_columns(old: list[_Row], new: list[_Row], n: int) -> set[int]:
+    """Columns whose texts changed as a whole (segments trading rows change no column's width)."""
+    def texts(rows: list[_Row]) -> list[list[str]]:
+        return [sorted(r.texts[c] for r in rows) for c in range(n)]
+
+    return {c for c, (a, b) in enumerate(zip(texts(old), texts(new))) if a != b}
 
 
 def swatch(rgb: tuple[int, int, int], size: int = 14) -> QIcon:
@@ -114,8 +132,8 @@ class SegmentPanel(QWidget):
         lay.addLayout(buttons)
         self._records: list = []
         self._hidden: set[int] = set()
-        self._items: dict[int, QTreeWidgetItem] = {}  # segment id -> its row
-        self._looks: dict[int, tuple] = {}  # segment id -> what its row shows (texts, colour, tooltip)
+        self._rows: list[_Row] = []  # what each row shows
+        self._swatches: dict[tuple[int, int, int], QIcon] = {}
         self._fit_columns(range(self.tree.columnCount()))
         self._update_buttons()
         self.tree.itemSelectionChanged.connect(self._update_buttons)
@@ -153,21 +171,25 @@ class SegmentPanel(QWidget):
     def set_segments(self, records: list, colors: dict[int, tuple[int, int, int]], keep_selection=True) -> None:
         """Show ``records`` (SegmentRecord); ``colors`` maps segment id → display colour.
 
-        Rows are kept per segment and only what changed is touched: after a brush stroke one row's
-        area changes and, as the drawing order follows the area, that row moves. Rebuilding every row
-        (and Qt re-measuring every column) after each stroke cost more than the 16 ms a person feels."""
+        Row i shows ``records[i]`` and only cells that change are set: after a brush stroke one
+        segment's area changes and, as the drawing order follows the area, it may trade places with
+        its neighbours. Rewriting those few rows keeps Qt from laying out and repainting the whole list
+        (rebuilding it after each stroke cost more than the 16 ms a person feels)."""
         selected = set(self.selected_ids()) if keep_selection else set()
+        rows = [self._row(rec, colors.get(rec.id, (128, 128, 128))) for rec in records]
         self.tree.blockSignals(True)
-        removed = self._arrange_rows([rec.id for rec in records])
-        self._records = records  # the caller's list (CurrentSegments owns it): displayed, not copied
-        changed = set(range(self.tree.columnCount())) if removed else set()
-        for rec in records:
-            item = self._items[rec.id]
-            changed |= self._fill_row(item, rec, colors.get(rec.id, (128, 128, 128)))
-            self._show_visibility(item, rec.id in self._hidden)
-            if item.isSelected() != (rec.id in selected):
-                item.setSelected(rec.id in selected)
-        self._fit_columns(changed)
+        if not {r.id for r in rows} & {r.id for r in self._rows}:  # another image: a new list, from the top
+            self.tree.clear()
+            self._rows = []
+        self._set_row_count(len(rows))
+        for i, row in enumerate(rows):
+            item = self.tree.topLevelItem(i)
+            self._fill_row(item, row, self._rows[i] if i < len(self._rows) else None)
+            self._show_visibility(item, row.id in self._hidden)
+            if item.isSelected() != (row.id in selected):
+                item.setSelected(row.id in selected)
+        self._fit_columns(changed_columns(self._rows, rows, self.tree.columnCount()))
+        self._records, self._rows = records, rows  # the caller's list (CurrentSegments owns it): not copied
         self.tree.blockSignals(False)
         self._update_buttons()
         if selected != set(self.selected_ids()):
@@ -175,64 +197,46 @@ class SegmentPanel(QWidget):
         else:  # same selection, maybe a new class (Y with the active class): the class box follows
             self._sync_class_box()
 
-    def _arrange_rows(self, ids: list[int]) -> bool:
-        """One row per id, in ``ids`` order: rows of segments shown before are kept, and only those
-        whose relative order changed (:func:`moved_keys`) or that are new get inserted. True when
-        rows were removed."""
-        tree, wanted = self.tree, set(ids)
-        shown = [tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) for i in range(tree.topLevelItemCount())]
-        kept = [i for i in shown if i in wanted]
-        if not kept:  # another image (or the first list): a plain rebuild
-            tree.clear()
-            self._items, self._looks = {i: self._new_row(i) for i in ids}, {}
-            tree.addTopLevelItems([self._items[i] for i in ids])
-            return bool(shown)
-        moving = moved_keys(kept, ids)
-        for row in reversed(range(len(shown))):
-            if shown[row] not in wanted or shown[row] in moving:
-                tree.takeTopLevelItem(row)
-        for i in set(shown) - wanted:
-            del self._items[i]
-            self._looks.pop(i, None)
-        for row, i in enumerate(ids):  # rows above ``row`` are in their final order already
-            if i not in self._items:
-                self._items[i] = self._new_row(i)
-            elif i not in moving:
-                continue
-            tree.insertTopLevelItem(row, self._items[i])
-        return len(kept) < len(shown)
-
-    @staticmethod
-    def _new_row(segment_id: int) -> QTreeWidgetItem:
-        item = QTreeWidgetItem()
-        item.setData(0, Qt.ItemDataRole.UserRole, segment_id)
-        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-        item.setCheckState(0, Qt.CheckState.Checked)
-        return item
-
-    def _fill_row(self, item: QTreeWidgetItem, rec, colour: tuple[int, int, int]) -> set[int]:
-        """Texts, swatch, state colour and tooltip of a segment's row, set only where they changed;
-        returns the columns whose content changed (their width may have)."""
+    def _row(self, rec, colour: tuple[int, int, int]) -> "_Row":
         label = rec.name or (f"{rec.source} #{rec.label}" if rec.label is not None else rec.source)
         names = getattr(self, "_class_names", {})
         cls = names.get(rec.class_id, "—") if rec.class_id is not None else "—"
         state = str(getattr(rec.state, "value", rec.state))
-        texts = (label, cls, state, rec.source, f"{rec.score:.2f}", str(rec.area))
-        tip = f"segment {rec.id}  bbox {rec.bbox}  z {getattr(rec, 'z', 0)} — untick to hide it on the image (H)"
-        look, old = (texts, colour, tip), self._looks.get(rec.id)
-        if look == old:
-            return set()
-        self._looks[rec.id] = look
-        changed = {col for col, text in enumerate(texts) if old is None or old[0][col] != text}
-        for col in changed:
-            item.setText(col, texts[col])
-        if old is None or old[1] != colour:
-            item.setIcon(0, swatch(colour))
-        if old is None or old[0][2] != state:
-            item.setForeground(2, QColor(STATE_COLOURS.get(state, "#9aa0aa")))
-        if old is None or old[2] != tip:
-            item.setToolTip(0, tip)
-        return changed
+        return _Row(rec.id, (label, cls, state, rec.source, f"{rec.score:.2f}", str(rec.area)), colour,
+                    f"segment {rec.id}  bbox {rec.bbox}  z {getattr(rec, 'z', 0)} — untick to hide it on the image (H)")
+
+    def _set_row_count(self, n: int) -> None:
+        tree = self.tree
+        while tree.topLevelItemCount() > n:
+            tree.takeTopLevelItem(tree.topLevelItemCount() - 1)
+        new = []
+        for _ in range(n - tree.topLevelItemCount()):
+            item = QTreeWidgetItem()
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(0, Qt.CheckState.Checked)
+            new.append(item)
+        tree.addTopLevelItems(new)
+
+    def _fill_row(self, item: QTreeWidgetItem, row: "_Row", old: "_Row | None") -> None:
+        """Make ``item`` (showing ``old``) show ``row``: only what differs is set."""
+        if row == old:
+            return
+        if old is None or old.id != row.id:
+            item.setData(0, Qt.ItemDataRole.UserRole, row.id)
+        for col, text in enumerate(row.texts):
+            if old is None or old.texts[col] != text:
+                item.setText(col, text)
+        if old is None or old.colour != row.colour:
+            item.setIcon(0, self._swatch(row.colour))
+        if old is None or old.texts[2] != row.texts[2]:
+            item.setForeground(2, QColor(STATE_COLOURS.get(row.texts[2], "#9aa0aa")))
+        if old is None or old.tooltip != row.tooltip:
+            item.setToolTip(0, row.tooltip)
+
+    def _swatch(self, rgb: tuple[int, int, int]) -> QIcon:
+        if rgb not in self._swatches:  # rows trade colours as segments change places
+            self._swatches[rgb] = swatch(rgb)
+        return self._swatches[rgb]
 
     def _fit_columns(self, columns) -> None:
         """Make these columns as wide as their widest cell (or header)."""
@@ -255,8 +259,8 @@ class SegmentPanel(QWidget):
         """Tick the shown segments, untick (and grey) the hidden ones; emits nothing."""
         self._hidden = set(hidden)
         self.tree.blockSignals(True)
-        for sid, item in self._items.items():
-            self._show_visibility(item, sid in self._hidden)
+        for i, row in enumerate(self._rows):
+            self._show_visibility(self.tree.topLevelItem(i), row.id in self._hidden)
         self.tree.blockSignals(False)
 
     def shown_ids(self) -> list[int]:

@@ -348,9 +348,10 @@ def _panel_rows(panel) -> list[tuple]:
             for it in (tree.topLevelItem(i) for i in range(tree.topLevelItemCount()))]
 
 
-def test_segment_list_moves_only_the_rows_an_edit_reorders_and_shows_what_a_new_list_would(qtbot):
-    """After a stroke one row's area (and so its place) changes: that row moves, the others stay the
-    same rows, and the list reads exactly as a freshly built one (texts, swatches, boxes, selection)."""
+def test_segment_list_rewrites_only_the_rows_an_edit_changes_and_shows_what_a_new_list_would(qtbot):
+    """After a stroke one segment's area (and so its place) changes: only the rows whose segment
+    changed are rewritten, no row is rebuilt, the selection follows the segment, and the list reads
+    exactly as a freshly built one (texts, swatches, boxes, selection) — also after deletions."""
     from dataclasses import replace
 
     from PySide6.QtCore import Qt
@@ -360,6 +361,14 @@ def test_segment_list_moves_only_the_rows_an_edit_reorders_and_shows_what_a_new_
 
     def rec(i, area):
         return SegmentRecord(i, 1, "manual", "accepted", None, None, 1.0, "", (0, 0, 9, 9), area)
+
+    def fresh_rows(records, colors):
+        fresh = SegmentPanel()
+        qtbot.addWidget(fresh)
+        fresh.set_hidden({4})
+        fresh.set_segments(records, colors)
+        fresh.select_ids([2])
+        return _panel_rows(fresh)
 
     recs = [rec(i, 100 * i) for i in range(1, 7)]  # drawing order, topmost first
     colors = {i: (40 * i, 200 - 20 * i, 90) for i in range(1, 7)}
@@ -371,23 +380,21 @@ def test_segment_list_moves_only_the_rows_an_edit_reorders_and_shows_what_a_new_
     marker = Qt.ItemDataRole.UserRole + 1
     for i in range(panel.tree.topLevelItemCount()):
         panel.tree.topLevelItem(i).setData(0, marker, "old row")
-    taken = []
-    real_take = panel.tree.takeTopLevelItem
-    panel.tree.takeTopLevelItem = lambda row: taken.append(row) or real_take(row)
-    # segment 2 grew (now drawn lowest), 5 was deleted, 7 is new, 3 got a class colour
+    touched = set()
+    panel.tree.model().dataChanged.connect(lambda a, b, *_: touched.update(range(a.row(), b.row() + 1)))
+    # a stroke: segment 2 grew past segment 3 (drawn below it now)
+    stroked = [recs[0], recs[2], replace(recs[1], area=350, bbox=(0, 0, 30, 30)), *recs[3:]]
+    panel.set_segments(stroked, colors)
+    assert touched == {1, 2}  # the two rows that traded segments
+    assert [panel.tree.topLevelItem(i).data(0, marker) for i in range(6)] == ["old row"] * 6
+    assert _panel_rows(panel) == fresh_rows(stroked, colors) and panel.selected_ids() == [2]
+    # 5 deleted, 7 new, 3 got a class colour, 2 grew again
     after = [recs[0], recs[2], recs[3], recs[5], rec(7, 650), replace(recs[1], area=900, bbox=(0, 0, 30, 30))]
     colors = {**colors, 3: (1, 2, 3), 7: (7, 7, 7)}
     panel.set_segments(after, colors)
-    assert sorted(taken) == [1, 4]  # segment 2's row and the deleted one's: nothing else was rebuilt
     rows = _panel_rows(panel)
     assert [r[0] for r in rows] == [1, 3, 4, 6, 7, 2] and panel.selected_ids() == [2]
-    assert [panel.tree.topLevelItem(i).data(0, marker) for i in range(6)] == ["old row"] * 4 + [None, "old row"]
-    fresh = SegmentPanel()
-    qtbot.addWidget(fresh)
-    fresh.set_hidden({4})
-    fresh.set_segments(after, colors)
-    fresh.select_ids([2])
-    assert rows == _panel_rows(fresh)
+    assert rows == fresh_rows(after, colors)
     assert rows[2][2] == Qt.CheckState.Unchecked and rows[2][3]  # the hidden one stays unticked and grey
     panel.set_hidden(set())
     assert _panel_rows(panel)[2][2:4] == (Qt.CheckState.Checked, False)
