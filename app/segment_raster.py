@@ -93,12 +93,21 @@ def _rgba32(color: tuple[int, int, int], alpha: int) -> np.uint32:
     return np.frombuffer(bytes((*color, alpha)), np.uint32)[0]
 
 
+def _read_window(mask, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    """``mask.window(...)`` to read only: a view of a CropMask's crop where the window lies inside it
+    (no zeroed copy: after a stroke both masks span the whole segment, a few MB to compare)."""
+    crop = getattr(mask, "crop", None)
+    if crop is not None and mask.y0 <= y0 and y1 <= mask.y1 and mask.x0 <= x0 and x1 <= mask.x1:
+        return crop[y0 - mask.y0:y1 - mask.y0, x0 - mask.x0:x1 - mask.x0]
+    return mask.window(y0, y1, x0, x1)
+
+
 def changed_box(a, b) -> Box | None:
     """Box of the pixels where two overlay-frame masks differ (None: identical)."""
     u = union(mask_box(a), mask_box(b))
     if u is None:
         return None
-    diff = a.window(*u) ^ b.window(*u)
+    diff = _read_window(a, *u) ^ _read_window(b, *u)
     rows = np.flatnonzero(diff.any(axis=1))
     if rows.size == 0:
         return None

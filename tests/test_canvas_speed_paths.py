@@ -162,6 +162,20 @@ def test_a_stroke_drawn_in_display_pixels_commits_the_full_resolution_mask(canva
     assert np.array_equal(canvas.segments_rgba()[int(y), int(x)], before)
 
 
+def test_changed_box_is_the_box_of_the_differing_pixels():
+    """Also where one mask's crop spans the whole compared box (read in place, not copied)."""
+    from app.segment_raster import changed_box
+
+    rng = np.random.default_rng(5)
+    for k in range(200):
+        a = CropMask.from_full(rng.random((40, 50)) > 0.97)
+        b = a if k % 5 == 0 else CropMask.from_full(a.to_full() & (rng.random((40, 50)) > 0.3))  # inside a
+        a, b = (a, b) if k % 2 else (b, a)
+        ys, xs = np.nonzero(a.to_full() ^ b.to_full())
+        want = (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) if ys.size else None
+        assert changed_box(a, b) == want, k
+
+
 def test_dirty_redraws_after_strokes_and_selection_equal_a_full_recompose(canvas):
     layer, view = canvas.layer("segments"), canvas.views["segments"]
     a = CropMask.from_full(ellipse((H, W), (2000, 1500), (600, 400)))
