@@ -7,6 +7,7 @@ everything is whole-array numpy / OpenCV, never a Python loop over pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -25,6 +26,7 @@ def palette_color(i: int) -> tuple[int, int, int]:
 GOLDEN = 0.618033988749895
 
 
+@lru_cache(maxsize=4096)  # asked for every segment on every reload of the list
 def segment_color(source: str, label: int | None, index: int) -> tuple[int, int, int]:
     """Stable colour for an unlabelled segment: the same (source, label) – e.g. dataset cluster 3 –
     gets the same colour on every image; different sources start at different hues.

@@ -231,6 +231,7 @@ def test_brush_and_erase_strokes_are_single_undo_steps(qtbot, folder):
     c.end_stroke()
     manual = st.segments(w.current_id, source="manual")
     assert len(st.segments(w.current_id)) == n + 1 and manual and manual[0].state == "accepted"
+    assert w.segment_panel.selected_ids() == [manual[0].id]  # selected in the list: the next stroke adds to it
 
 
 def test_empty_folder_gives_clear_message(qtbot, tmp_path):
