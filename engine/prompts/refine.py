@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..device import single_blas_thread
 from .context import PromptContext
 from .seeds import Seed, prompt_seeds
 from .types import Prompts, RefineResult
@@ -17,17 +18,31 @@ from .unary import colour_probability, feature_probability
 
 
 
-def _pinned_solution(ctx: PromptContext, dom, target: np.ndarray, seeds: list[tuple[np.ndarray, float]],
+def _pinned_solution(free: np.ndarray, seeds: list[tuple[np.ndarray, float]],
                      greens: np.ndarray | None, gram: np.ndarray | None) -> np.ndarray:
-    """argmin xᵀLx + γ‖x − p‖² with every seed disk's mean pinned to its value (domain-local);
-    ``greens`` (N, seeds) float64: the seeds' Green's functions side by side."""
-    gamma = ctx.settings.gamma
-    x = ctx.solve(dom, gamma * target) if np.any(target) else np.zeros(dom.size)
+    """argmin xᵀLx + γ‖x − p‖² with every seed disk's mean pinned to its value (domain-local), from
+    ``free`` = A⁻¹γp, the unconstrained minimiser; ``greens`` (N, seeds): the seeds' Green's
+    functions side by side."""
+    x = free
     if seeds:
         resid = np.array([v * len(n) - x[n].sum() for n, v in seeds])
-        mu = np.linalg.solve(gram, resid)
+        mu = np.linalg.solve(gram, resid).astype(np.float32)
         x = x + greens @ mu
     return np.clip(x, 0.0, 1.0)
+
+
+def _working_prior(prior: np.ndarray | None, image_hw: tuple[int, int], work_hw: tuple[int, int]):
+    """A full-resolution prior mask as flat working-grid probabilities in [0, 1] (None passes)."""
+    import cv2
+
+    if prior is None:
+        return None
+    pr = np.asarray(prior, dtype=np.float32)
+    if pr.shape != image_hw:
+        raise ValueError(f"prior {pr.shape} does not match the image {image_hw}")
+    (h, w) = work_hw
+    small = pr if work_hw == image_hw else cv2.resize(pr, (w, h), interpolation=cv2.INTER_AREA)
+    return np.clip(small.ravel().astype(np.float64), 0.0, 1.0)
 
 
 def _components_with(labels: np.ndarray, keep) -> np.ndarray:
@@ -44,12 +59,14 @@ def _connected_to(mask: np.ndarray, seeds: list[Seed]) -> np.ndarray:
     positives = [s.centre for s in seeds if s.value > 0.5]
     if not positives or not mask.any():
         return mask
-    _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    count, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
     h, w = mask.shape
     keep = {int(labels[int(np.clip(round(y), 0, h - 1)), int(np.clip(round(x), 0, w - 1))]) for x, y in positives}
     keep.discard(0)
     if not keep:
         return np.zeros_like(mask)
+    if len(keep) == count - 1:  # every blob touches a positive prompt (the usual case)
+        return mask
     return _components_with(labels, keep)
 
 
@@ -59,9 +76,11 @@ def _connected_nodes(mask: np.ndarray, nodes: np.ndarray) -> np.ndarray:
 
     if nodes.size == 0 or not mask.any():
         return mask
-    _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    count, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
     keep = np.unique(labels.ravel()[nodes])
     keep = keep[keep > 0]
+    if keep.size == count - 1:  # nothing to drop
+        return mask
     return _components_with(labels, keep) if keep.size else np.zeros_like(mask)
 
 
@@ -77,6 +96,15 @@ def _paint_disks(mask: np.ndarray, seeds: list[Seed], radius: float) -> None:
 
 def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
            prior: np.ndarray | None = None, previous: np.ndarray | None = None) -> RefineResult:
+    """Mask of the object described by ``prompts``: see :func:`_refine`. Runs with one BLAS thread:
+    the triangular solves and matrix-vector products are too small to share, and OpenBLAS's
+    spinning helper thread made clicks 1.2–1.5× slower on 2 shared cores (bench_prompts.py)."""
+    with single_blas_thread():
+        return _refine(rgb, context, prompts, prior, previous)
+
+
+def _refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
+            prior: np.ndarray | None, previous: np.ndarray | None) -> RefineResult:
     """Mask of the object described by ``prompts`` (and/or a ``prior`` bool/float mask, full res).
 
     ``previous``: the answer to the previous prompts (the mask on screen before this click); it is
@@ -98,7 +126,7 @@ def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
     if previous is not None:
         prior, prior_weight = previous, s.previous_weight
     if prompts.is_empty and prior is None:
-        return RefineResult(np.zeros((hh, ww), bool), 0.0, np.zeros((hh, ww), np.float32))
+        return RefineResult(np.zeros((hh, ww), bool), 0.0)
 
     dom = ctx.domain(prompts.box)
     if dom.nodes is None:
@@ -118,23 +146,7 @@ def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
         if local.size:  # a click outside the box has no say inside it
             seeds.append((local, seed.value))
             kept.append(seed)
-    cols = [ctx.green(dom, nodes) for nodes, _ in seeds]
-    gram = greens = None
-    if seeds:
-        greens = np.stack(cols, axis=1).astype(np.float64)
-        gram = np.array([[cols[j][ni].sum() for j in range(len(seeds))] for ni, _ in seeds], dtype=np.float64)
-        gram = 0.5 * (gram + gram.T) + 1e-9 * np.trace(gram) / len(seeds) * np.eye(len(seeds))
-
-    prior_w = None
-    if prior is not None:
-        import cv2
-
-        pr = np.asarray(prior, dtype=np.float32)
-        if pr.shape != (hh, ww):
-            raise ValueError(f"prior {pr.shape} does not match the image {(hh, ww)}")
-        prior_w = (pr if (h, w) == (hh, ww) else cv2.resize(pr, (w, h), interpolation=cv2.INTER_AREA)).ravel()
-        prior_w = np.clip(prior_w.astype(np.float64), 0.0, 1.0)
-
+    prior_w = _working_prior(prior, (hh, ww), (h, w))
     # Initial target: the prior; a box without clicks starts as GrabCut does (inside = object, so the
     # first colour model contrasts the box with its surroundings); else background.
     if prior_w is not None:
@@ -143,7 +155,16 @@ def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
         target = inside * 1.0
     else:
         target = np.zeros(n)
-    x = _pinned_solution(ctx, dom, target[inside], seeds, greens, gram)
+    target = target[inside]
+    cols, free = ctx.greens(dom, [nodes for nodes, _ in seeds], s.gamma * target if np.any(target) else None)
+    if free is None:
+        free = np.zeros(dom.size, np.float32)
+    gram = greens = None
+    if seeds:
+        greens = np.stack(cols, axis=1)
+        gram = np.array([[cols[j][ni].sum() for j in range(len(seeds))] for ni, _ in seeds], dtype=np.float64)
+        gram = 0.5 * (gram + gram.T) + 1e-9 * np.trace(gram) / len(seeds) * np.eye(len(seeds))
+    x = _pinned_solution(free, seeds, greens, gram)
 
     pos_nodes = np.concatenate([sd.nodes for sd in kept if sd.value > 0.5] or [np.zeros(0, np.int64)])
     neg_nodes = np.concatenate([sd.nodes for sd in kept if sd.value <= 0.5] or [np.zeros(0, np.int64)])
@@ -161,12 +182,11 @@ def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
             p = (1.0 - mu) * p + mu * feature_probability(ctx.patch_of, ctx.keys, fg, bg)
         if prior_w is not None:
             p = (1.0 - prior_weight) * p + prior_weight * prior_w
-        x = _pinned_solution(ctx, dom, p[inside], seeds, greens, gram)
+        x = _pinned_solution(ctx.solve(dom, s.gamma * p[inside]), seeds, greens, gram)
 
     work = np.zeros(n, np.float32)
     work[inside] = x
-    q = np.clip(ctx.guided.apply(work.reshape(h, w), ctx.full_guide), 0.0, 1.0)
-    mask = q > 0.5
+    mask = ctx.guided.apply(work.reshape(h, w), ctx.full_guide) > 0.5
     if prompts.box is not None:
         x0, y0, x1, y1 = (int(round(v)) for v in prompts.box)
         boxed = np.zeros_like(mask)
@@ -176,5 +196,6 @@ def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
     clicks = [sd for sd in all_seeds if sd.centre in prompts.positive or sd.centre in prompts.negative]
     _paint_disks(mask, clicks, s.click_radius / sx * 0.6)
     mask = _connected_to(mask, kept)
-    score = float(np.abs(2.0 * q[mask] - 1.0).mean()) if mask.any() else 0.0
-    return RefineResult(mask, score, q.astype(np.float32, copy=False))
+    sure = x[x > 0.5]  # confidence of the object's working pixels (full resolution adds nothing here)
+    score = float(np.abs(2.0 * sure - 1.0).mean()) if mask.any() and sure.size else 0.0
+    return RefineResult(mask, score)

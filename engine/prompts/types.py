@@ -74,9 +74,8 @@ class Prompts:
 
 @dataclass(frozen=True)
 class RefineResult:
-    """``mask`` bool (H, W) at full resolution; ``score`` in [0, 1] = mean solver confidence near the
-    mask (low when the object boundary runs through ambiguous colours, a hint to add a click)."""
+    """``mask`` bool (H, W) at full resolution; ``score`` in [0, 1] = mean solver confidence on the
+    object (low when it shares colours with its surroundings, a hint to add a click)."""
 
     mask: np.ndarray
     score: float
-    probability: np.ndarray | None = field(default=None, repr=False, compare=False)

@@ -37,13 +37,13 @@ def colour_probability(bin_index: np.ndarray, fg_weight: np.ndarray, bg_weight: 
     from being swamped by the background.
     """
     n_bins = bins**3
-    fg = np.bincount(bin_index, weights=fg_weight, minlength=n_bins).reshape(bins, bins, bins)
-    bg = np.bincount(bin_index, weights=bg_weight, minlength=n_bins).reshape(bins, bins, bins)
-    if smooth > 1:
-        fg = ndimage.uniform_filter(fg, smooth, mode="nearest")
-        bg = ndimage.uniform_filter(bg, smooth, mode="nearest")
-    fg = fg.ravel() / max(fg.sum(), 1e-9)
-    bg = bg.ravel() / max(bg.sum(), 1e-9)
+    hist = np.stack([np.bincount(bin_index, weights=wt, minlength=n_bins) for wt in (fg_weight, bg_weight)])
+    if smooth > 1:  # both classes in one call; size 1 along the class axis leaves them apart
+        hist = ndimage.uniform_filter(hist.reshape(2, bins, bins, bins), (1, smooth, smooth, smooth),
+                                      mode="nearest")
+    fg, bg = hist.reshape(2, n_bins)
+    fg = fg / max(fg.sum(), 1e-9)
+    bg = bg / max(bg.sum(), 1e-9)
     eps = 1e-3 / n_bins
     prob = (fg + eps) / (fg + bg + 2 * eps)
     return prob[bin_index].astype(np.float64)
