@@ -197,15 +197,17 @@ class SegmentPanel(QWidget):
         else:  # same selection, maybe a new class (Y with the active class): the class box follows
             self._sync_class_box()
 
-    def _row(self, rec, colour: tuple[int, int, int]) -> "_Row":
+    def _row(self, rec, colour: tuple[int, int, int]) -> _Row:
+        """What ``rec``'s row shows."""
         label = rec.name or (f"{rec.source} #{rec.label}" if rec.label is not None else rec.source)
         names = getattr(self, "_class_names", {})
         cls = names.get(rec.class_id, "—") if rec.class_id is not None else "—"
         state = str(getattr(rec.state, "value", rec.state))
-        return _Row(rec.id, (label, cls, state, rec.source, f"{rec.score:.2f}", str(rec.area)), colour,
-                    f"segment {rec.id}  bbox {rec.bbox}  z {getattr(rec, 'z', 0)} — untick to hide it on the image (H)")
+        tip = f"segment {rec.id}  bbox {rec.bbox}  z {getattr(rec, 'z', 0)} — untick to hide it on the image (H)"
+        return _Row(rec.id, (label, cls, state, rec.source, f"{rec.score:.2f}", str(rec.area)), colour, tip)
 
     def _set_row_count(self, n: int) -> None:
+        """Add or drop rows at the end (what they show is set by :meth:`_fill_row`)."""
         tree = self.tree
         while tree.topLevelItemCount() > n:
             tree.takeTopLevelItem(tree.topLevelItemCount() - 1)
@@ -217,7 +219,7 @@ class SegmentPanel(QWidget):
             new.append(item)
         tree.addTopLevelItems(new)
 
-    def _fill_row(self, item: QTreeWidgetItem, row: "_Row", old: "_Row | None") -> None:
+    def _fill_row(self, item: QTreeWidgetItem, row: _Row, old: _Row | None) -> None:
         """Make ``item`` (showing ``old``) show ``row``: only what differs is set."""
         if row == old:
             return
