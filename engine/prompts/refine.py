@@ -129,15 +129,7 @@ def _refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
         return RefineResult(np.zeros((hh, ww), bool), 0.0)
 
     dom = ctx.domain(prompts.box)
-    if dom.nodes is None:
-        inside = np.ones(n, bool)
-        local_of = np.arange(n)
-    else:
-        inside = np.zeros(n, bool)
-        inside[dom.nodes] = True
-        local_of = np.full(n, -1)
-        local_of[dom.nodes] = np.arange(len(dom.nodes))
-
+    inside, local_of = _domain_index(dom, n)
     all_seeds = prompt_seeds(prompts, ctx.image_hw, ctx.work_hw, s.click_radius, ctx.grow_click)
     seeds, kept = [], []
     for seed in all_seeds:
@@ -150,36 +142,18 @@ def _refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
     # Initial target: the prior; a box without clicks starts as GrabCut does (inside = object, so the
     # first colour model contrasts the box with its surroundings); else background.
     if prior_w is not None:
-        target = prior_w
+        target = prior_w[inside]
     elif prompts.box is not None and not prompts.has_positive:
-        target = inside * 1.0
+        target = np.ones(dom.size)
     else:
-        target = np.zeros(n)
-    target = target[inside]
-    cols, free = ctx.greens(dom, [nodes for nodes, _ in seeds], s.gamma * target if np.any(target) else None)
-    if free is None:
-        free = np.zeros(dom.size, np.float32)
-    gram = greens = None
-    if seeds:
-        greens = np.stack(cols, axis=1)
-        gram = np.array([[cols[j][ni].sum() for j in range(len(seeds))] for ni, _ in seeds], dtype=np.float64)
-        gram = 0.5 * (gram + gram.T) + 1e-9 * np.trace(gram) / len(seeds) * np.eye(len(seeds))
-    x = _pinned_solution(free, seeds, greens, gram)
+        target = None
+    cols, free = ctx.greens(dom, [nodes for nodes, _ in seeds], None if target is None else s.gamma * target)
+    greens, gram = _pinning(cols, seeds)
+    x = _pinned_solution(np.zeros(dom.size, np.float32) if free is None else free, seeds, greens, gram)
 
     pos_nodes = np.concatenate([sd.nodes for sd in kept if sd.value > 0.5] or [np.zeros(0, np.int64)])
-    neg_nodes = np.concatenate([sd.nodes for sd in kept if sd.value <= 0.5] or [np.zeros(0, np.int64)])
-    mu = s.feature_weight if ctx.keys is not None else 0.0
     for _ in range(max(0, s.iterations)):
-        # GrabCut-style hard relabelling: the object is what is connected to a positive prompt.
-        fg = np.zeros(n)
-        fg[inside] = x > 0.5
-        fg = _connected_nodes(fg.reshape(h, w) > 0, pos_nodes).ravel().astype(np.float64)
-        bg = 1.0 - fg
-        for sd in kept:
-            np.add.at(fg if sd.value > 0.5 else bg, sd.nodes, s.seed_share * n / len(sd.nodes))
-        p = colour_probability(ctx.bins, fg, bg, smooth=s.colour_smooth)
-        if mu > 0:
-            p = (1.0 - mu) * p + mu * feature_probability(ctx.patch_of, ctx.keys, fg, bg)
+        p = _appearance(ctx, x, inside, kept, pos_nodes)
         if prior_w is not None:
             p = (1.0 - prior_weight) * p + prior_weight * prior_w
         x = _pinned_solution(ctx.solve(dom, s.gamma * p[inside]), seeds, greens, gram)
@@ -192,10 +166,53 @@ def _refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
         boxed = np.zeros_like(mask)
         boxed[max(y0, 0):max(y1 + 1, 0), max(x0, 0):max(x1 + 1, 0)] = True
         mask &= boxed
-    sx = ctx.scale_xy[0]
     clicks = [sd for sd in all_seeds if sd.centre in prompts.positive or sd.centre in prompts.negative]
-    _paint_disks(mask, clicks, s.click_radius / sx * 0.6)
+    _paint_disks(mask, clicks, s.click_radius / ctx.scale_xy[0] * 0.6)
     mask = _connected_to(mask, kept)
     sure = x[x > 0.5]  # confidence of the object's working pixels (full resolution adds nothing here)
     score = float(np.abs(2.0 * sure - 1.0).mean()) if mask.any() and sure.size else 0.0
     return RefineResult(mask, score)
+
+
+def _domain_index(dom, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which of the ``n`` working pixels are in the domain, and each one's domain-local id (−1 out)."""
+    if dom.nodes is None:
+        return np.ones(n, bool), np.arange(n)
+    inside = np.zeros(n, bool)
+    inside[dom.nodes] = True
+    local_of = np.full(n, -1)
+    local_of[dom.nodes] = np.arange(len(dom.nodes))
+    return inside, local_of
+
+
+def _pinning(cols: list[np.ndarray], seeds: list[tuple[np.ndarray, float]]):
+    """The seeds' Green's functions side by side (N, k) and their k×k system (Gram matrix of the
+    disk means), regularised a hair so coinciding clicks stay solvable; (None, None) without seeds."""
+    if not seeds:
+        return None, None
+    gram = np.array([[cols[j][ni].sum() for j in range(len(seeds))] for ni, _ in seeds], dtype=np.float64)
+    gram = 0.5 * (gram + gram.T) + 1e-9 * np.trace(gram) / len(seeds) * np.eye(len(seeds))
+    return np.stack(cols, axis=1), gram
+
+
+def _appearance(ctx: PromptContext, x: np.ndarray, inside: np.ndarray, kept: list[Seed],
+                pos_nodes: np.ndarray) -> np.ndarray:
+    """One appearance refit: P(object) per working pixel from the current solution ``x``.
+
+    GrabCut-style hard relabelling (the object is what of ``x > 0.5`` is connected to a positive
+    prompt), each prompt adding ``seed_share`` of the image's pixels to its class.
+    """
+    s = ctx.settings
+    h, w = ctx.work_hw
+    n = h * w
+    fg = np.zeros(n)
+    fg[inside] = x > 0.5
+    fg = _connected_nodes(fg.reshape(h, w) > 0, pos_nodes).ravel().astype(np.float64)
+    bg = 1.0 - fg
+    for sd in kept:
+        np.add.at(fg if sd.value > 0.5 else bg, sd.nodes, s.seed_share * n / len(sd.nodes))
+    p = colour_probability(ctx.bins, fg, bg, smooth=s.colour_smooth)
+    if ctx.keys is not None and s.feature_weight > 0:
+        mu = s.feature_weight
+        p = (1.0 - mu) * p + mu * feature_probability(ctx.patch_of, ctx.keys, fg, bg)
+    return p
