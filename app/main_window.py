@@ -502,6 +502,17 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
+def freeze_startup_objects() -> None:
+    """Move everything alive after start-up (torch, Qt wrappers, modules: ~450k objects) out of the
+    cyclic garbage collector's reach. Otherwise every full collection walks them all and freezes
+    the GUI for 150–400 ms at unpredictable moments (``benchmarks/bench_gc_pause.py``); these objects
+    live as long as the app anyway."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def run_app(folder_or_project: str | Path | None = None, backbone: str | None = None, device: str = "auto") -> int:
     """Start the GUI on a folder (or its ``.maskcurator/project.sqlite``); returns the exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -510,6 +521,7 @@ def run_app(folder_or_project: str | Path | None = None, backbone: str | None = 
     win = MainWindow(folder_or_project, device=device, backbone=backbone)
     win.show()
     QTimer.singleShot(0, win.raise_)
+    freeze_startup_objects()
     code = app.exec()
     if win.bridge.engine.busy:  # a job that cannot stop (a download): do not linger, do not abort in torch
         sys.stdout.flush()
@@ -518,4 +530,4 @@ def run_app(folder_or_project: str | Path | None = None, backbone: str | None = 
     return code
 
 
-__all__ = ["MainWindow", "run_app"]
+__all__ = ["MainWindow", "freeze_startup_objects", "run_app"]
