@@ -179,6 +179,22 @@ def test_green_functions_solved_together_equal_one_by_one(scene):
     assert none is None and all(a is b for a, b in zip(again, cols))
 
 
+def test_preview_size_is_the_full_mask_at_that_size(scene):
+    """``out_hw`` (the app's preview of a huge photo) gives the same answer as the full-resolution
+    mask, only smaller; a preview can be the ``previous`` of the next click."""
+    import cv2
+
+    rgb, disk, _, ctx = scene
+    prompts = Prompts(positive=[(50, 60)], negative=[(130, 60)], box=(10, 10, 100, 110))
+    full = refine(rgb, ctx, prompts).mask
+    small = refine(rgb, ctx, prompts, out_hw=(60, 80)).mask
+    assert small.shape == (60, 80)
+    shrunk = cv2.resize(full.view(np.uint8), (80, 60), interpolation=cv2.INTER_AREA) > 0
+    assert iou(small, shrunk) > 0.95 and iou(full, disk) > 0.9
+    nxt = prompts.with_click(50, 40, True)
+    assert iou(refine(rgb, ctx, nxt, previous=small).mask, refine(rgb, ctx, nxt, previous=full).mask) > 0.98
+
+
 # --- ViT term ----------------------------------------------------------------------------------
 def _planted(feature_weight: float):
     """Uniform noisy grey image; one-hot patch features plant a 4×5-patch region colour cannot see."""

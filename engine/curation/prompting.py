@@ -79,11 +79,12 @@ def prepare_prompts(ctx: JobContext, *, sessions: PromptSessions, path: Path,
 
 def refine_prompts(ctx: JobContext, *, sessions: PromptSessions, image_id: int, path: Path, prompts: Prompts,
                    prior: np.ndarray | None = None, previous: np.ndarray | None = None,
-                   settings: CurationSettings | None = None) -> PromptDone:
+                   settings: CurationSettings | None = None, out_hw: tuple[int, int] | None = None) -> PromptDone:
     """The mask for ``prompts`` (refining ``prior``, an existing segment's mask, when given, and
-    correcting ``previous``, the answer to the previous prompts; see :func:`engine.prompts.refine`)."""
+    correcting ``previous``, the answer to the previous prompts; see :func:`engine.prompts.refine`),
+    at full resolution or at ``out_hw`` (a preview of a huge photo)."""
     rgb, context, build = sessions.get(path, settings, ctx.device)
     ctx.check_cancelled()
     t0 = time.perf_counter()
-    result = refine(rgb, context, prompts, prior=prior, previous=previous)
+    result = refine(rgb, context, prompts, prior=prior, previous=previous, out_hw=out_hw)
     return PromptDone(image_id, prompts, result.mask, float(result.score), time.perf_counter() - t0, build)

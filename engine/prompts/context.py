@@ -97,6 +97,7 @@ class PromptContext:
     lengths: sp.csr_matrix | None = None  # geodesic edge lengths (clicks' seed regions)
     _domains: dict = field(default_factory=dict, repr=False, compare=False)
     _balls: dict = field(default_factory=dict, repr=False, compare=False)
+    _guides: dict = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @staticmethod
@@ -127,6 +128,22 @@ class PromptContext:
                             guided, matrix, settings, patch_of, keys, lengths)
         ctx.domain(None)  # factorise the whole image now: clicks should only pay for solves
         return ctx
+
+    def guide_at(self, hw: tuple[int, int]) -> np.ndarray:
+        """The colour guide of the upsampling at ``hw``: the full-resolution one, or a memoised
+        area-resampled one (a preview size; kept for the last size asked)."""
+        if tuple(hw) == self.image_hw:
+            return self.full_guide
+        with self._lock:
+            hit = self._guides.get(tuple(hw))
+        if hit is None:
+            import cv2
+
+            hit = np.stack([cv2.resize(c, (hw[1], hw[0]), interpolation=cv2.INTER_AREA) for c in self.full_guide])
+            with self._lock:
+                self._guides.clear()
+                self._guides[tuple(hw)] = hit
+        return hit
 
     # --- coordinates ---------------------------------------------------------------------------
     @property

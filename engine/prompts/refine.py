@@ -32,16 +32,17 @@ def _pinned_solution(free: np.ndarray, seeds: list[tuple[np.ndarray, float]],
 
 
 def _working_prior(prior: np.ndarray | None, image_hw: tuple[int, int], work_hw: tuple[int, int]):
-    """A full-resolution prior mask as flat working-grid probabilities in [0, 1] (None passes)."""
+    """A prior mask (full resolution, or any size of the same aspect, e.g. a preview) as flat
+    working-grid probabilities in [0, 1] (None passes)."""
     import cv2
 
     if prior is None:
         return None
     pr = np.asarray(prior, dtype=np.float32)
-    if pr.shape != image_hw:
+    if pr.ndim != 2 or abs(pr.shape[0] * image_hw[1] - pr.shape[1] * image_hw[0]) > max(image_hw):
         raise ValueError(f"prior {pr.shape} does not match the image {image_hw}")
     (h, w) = work_hw
-    small = pr if work_hw == image_hw else cv2.resize(pr, (w, h), interpolation=cv2.INTER_AREA)
+    small = pr if pr.shape == (h, w) else cv2.resize(pr, (w, h), interpolation=cv2.INTER_AREA)
     return np.clip(small.ravel().astype(np.float64), 0.0, 1.0)
 
 
@@ -52,11 +53,12 @@ def _components_with(labels: np.ndarray, keep) -> np.ndarray:
     return lut[labels]
 
 
-def _connected_to(mask: np.ndarray, seeds: list[Seed]) -> np.ndarray:
-    """Components of ``mask`` that contain a positive seed centre (8-connectivity)."""
+def _connected_to(mask: np.ndarray, seeds: list[Seed], scale: tuple[float, float]) -> np.ndarray:
+    """Components of ``mask`` that contain a positive seed centre (8-connectivity); ``scale`` maps
+    the centres (image pixels) to the mask's pixels."""
     import cv2
 
-    positives = [s.centre for s in seeds if s.value > 0.5]
+    positives = [(x * scale[0], y * scale[1]) for x, y in (s.centre for s in seeds if s.value > 0.5)]
     if not positives or not mask.any():
         return mask
     count, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
@@ -84,28 +86,35 @@ def _connected_nodes(mask: np.ndarray, nodes: np.ndarray) -> np.ndarray:
     return _components_with(labels, keep) if keep.size else np.zeros_like(mask)
 
 
-def _paint_disks(mask: np.ndarray, seeds: list[Seed], radius: float) -> None:
-    """Clicks are ground truth: their disks take their label at full resolution."""
+def _paint_disks(mask: np.ndarray, seeds: list[Seed], radius: float, scale: tuple[float, float]) -> None:
+    """Clicks are ground truth: their disks (``radius`` in mask pixels) take their label in the mask."""
     import cv2
 
     r = max(1, int(round(radius)))
     canvas = mask.view(np.uint8)
     for s in seeds:
-        cv2.circle(canvas, (int(round(s.centre[0])), int(round(s.centre[1]))), r, int(s.value > 0.5), -1)
+        centre = (int(round(s.centre[0] * scale[0])), int(round(s.centre[1] * scale[1])))
+        cv2.circle(canvas, centre, r, int(s.value > 0.5), -1)
 
 
-def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
-           prior: np.ndarray | None = None, previous: np.ndarray | None = None) -> RefineResult:
+def refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts, prior: np.ndarray | None = None,
+           previous: np.ndarray | None = None, out_hw: tuple[int, int] | None = None) -> RefineResult:
     """Mask of the object described by ``prompts``: see :func:`_refine`. Runs with one BLAS thread:
     the triangular solves and matrix-vector products are too small to share, and OpenBLAS's
     spinning helper thread made clicks 1.2–1.5× slower on 2 shared cores (bench_prompts.py)."""
     with single_blas_thread():
-        return _refine(rgb, context, prompts, prior, previous)
+        return _refine(rgb, context, prompts, prior, previous, out_hw)
 
 
-def _refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
-            prior: np.ndarray | None, previous: np.ndarray | None) -> RefineResult:
+def _refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts, prior: np.ndarray | None,
+            previous: np.ndarray | None, out_hw: tuple[int, int] | None) -> RefineResult:
     """Mask of the object described by ``prompts`` (and/or a ``prior`` bool/float mask, full res).
+
+    ``out_hw``: the mask's size, the full resolution by default. A preview of a 24 MP photo at the
+    2048 px its overlay is drawn at costs ~8× less of the per-pixel work (upsampling, components)
+    than the full-resolution mask; everything up to the upsampling is the same, so committing the
+    same prompts at full resolution gives that preview's mask in full detail. Prompts stay in
+    image pixels; ``prior`` / ``previous`` may be at either size.
 
     ``previous``: the answer to the previous prompts (the mask on screen before this click); it is
     the prior of this solve with the lighter ``previous_weight`` (a click corrects what the user
@@ -126,7 +135,7 @@ def _refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
     if previous is not None:
         prior, prior_weight = previous, s.previous_weight
     if prompts.is_empty and prior is None:
-        return RefineResult(np.zeros((hh, ww), bool), 0.0)
+        return RefineResult(np.zeros(out_hw or (hh, ww), bool), 0.0)
 
     dom = ctx.domain(prompts.box)
     inside, local_of = _domain_index(dom, n)
@@ -160,15 +169,18 @@ def _refine(rgb: np.ndarray, context: PromptContext, prompts: Prompts,
 
     work = np.zeros(n, np.float32)
     work[inside] = x
-    mask = ctx.guided.apply(work.reshape(h, w), ctx.full_guide) > 0.5
+    guide = ctx.guide_at(out_hw or (hh, ww))
+    mask = ctx.guided.apply(work.reshape(h, w), guide) > 0.5
+    scale = (mask.shape[1] / ww, mask.shape[0] / hh)  # image pixels → mask pixels
     if prompts.box is not None:
-        x0, y0, x1, y1 = (int(round(v)) for v in prompts.box)
+        x0, x1 = (int(round(v * scale[0])) for v in (prompts.box[0], prompts.box[2]))
+        y0, y1 = (int(round(v * scale[1])) for v in (prompts.box[1], prompts.box[3]))
         boxed = np.zeros_like(mask)
         boxed[max(y0, 0):max(y1 + 1, 0), max(x0, 0):max(x1 + 1, 0)] = True
         mask &= boxed
     clicks = [sd for sd in all_seeds if sd.centre in prompts.positive or sd.centre in prompts.negative]
-    _paint_disks(mask, clicks, s.click_radius / ctx.scale_xy[0] * 0.6)
-    mask = _connected_to(mask, kept)
+    _paint_disks(mask, clicks, s.click_radius / ctx.scale_xy[0] * 0.6 * scale[0], scale)
+    mask = _connected_to(mask, kept, scale)
     sure = x[x > 0.5]  # confidence of the object's working pixels (full resolution adds nothing here)
     score = float(np.abs(2.0 * sure - 1.0).mean()) if mask.any() and sure.size else 0.0
     return RefineResult(mask, score)
