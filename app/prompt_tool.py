@@ -6,6 +6,8 @@ scribble on the object (Ctrl+Shift+drag: off it). Every change submits one engin
 draws the returned mask on the ``prompt`` layer. With one segment selected the prompts refine it (its
 mask is the prior and the commit replaces it); otherwise the commit adds a new accepted segment.
 After the first answer, each click refines the previous preview (it is the prior of the next solve).
+A photo larger than its overlay (≤ 2048 px) is previewed at the overlay's size, ~8× less per-pixel
+work per click on 24 MP; Enter then computes the same prompts at full resolution and stores that.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class PromptTool(QObject):
         self.target: int | None = None
         self.prompts = Prompts()
         self.result = None  # PromptDone of the current prompts
+        self._asked: dict = {}  # prior / previous / out_hw of the request ``result`` answers
         self.last_seconds: float | None = None
         self._scribble: list[tuple[float, float]] = []
 
@@ -150,29 +153,51 @@ class PromptTool(QObject):
             return None
         prior = self.window.segments.masks.get(self.target) if self.target is not None else None
         previous = self.result.mask if self.result is not None and self.result.mask.any() else None
+        shape, over = self.canvas.image_shape, self.canvas.overlay_shape
+        asked = {"prior": prior, "previous": previous, "out_hw": over if over != shape else None}
+        return self._submit(self.prompts, asked, partial(self._on_result, asked=asked))
+
+    def _submit(self, prompts, asked: dict, on_result):
         handle = self.bridge.submit(partial(refine_prompts, sessions=self._sessions(), image_id=self.image_id,
-                                            path=self.path, prompts=self.prompts, prior=prior, previous=previous,
-                                            settings=self.window.settings),
+                                            path=self.path, prompts=prompts, settings=self.window.settings,
+                                            **asked),
                                     name="refine prompt", channel="prompt", priority=0)
-        handle.result.connect(self._on_result)
+        handle.result.connect(on_result)
         handle.error.connect(lambda msg, _tb: self.window.show_error("Prompt failed", msg))
         return handle
 
-    def _on_result(self, done) -> None:
+    def _on_result(self, done, asked: dict) -> None:
         if done.image_id != self.image_id or done.prompts is not self.prompts:
             return  # an older request (the user clicked again meanwhile)
-        self.result = done
+        self.result, self._asked = done, asked
         self.last_seconds = done.seconds
         self.layer.show(self.prompts, done.mask)
-        self.window.set_status(f"Prompt mask: {int(done.mask.sum())} px, score {done.score:.2f}, "
+        shape, area = self.canvas.image_shape, int(done.mask.sum())
+        if shape is not None and done.mask.shape != shape:  # a preview: its area in the photo's pixels
+            area = f"≈{round(area * shape[0] * shape[1] / done.mask.size)}"
+        self.window.set_status(f"Prompt mask: {area} px, score {done.score:.2f}, "
                                f"{done.seconds * 1000:.0f} ms — Enter commits, Esc discards")
         self.previewed.emit(done)
 
     def commit(self) -> bool:
-        """Store the previewed mask (one undo step); False when there is nothing to commit."""
+        """Store the previewed mask (one undo step); False when there is nothing to commit.
+
+        A preview smaller than the photo is first recomputed at full resolution (same prompts, same
+        prior and previous mask: the same answer in full detail) and stored when that arrives."""
         if self.result is None or self.result.prompts is not self.prompts or not self.result.mask.any():
             return False
-        self.editor.commit_mask(self.result.mask, self.target, self.class_combo.currentData(), SOURCE,
-                                self.result.score)
-        self.reset()
+        if self._asked.get("out_hw") is None:
+            self._store(self.result)
+        else:
+            self.window.set_status("Prompt: computing the mask at full resolution…")
+            self._submit(self.prompts, {**self._asked, "out_hw": None},
+                         partial(self._store_if_current, image_id=self.image_id, prompts=self.prompts))
         return True
+
+    def _store_if_current(self, done, image_id: int, prompts) -> None:
+        if done.image_id == image_id and prompts is self.prompts:  # not discarded or changed meanwhile
+            self._store(done)
+
+    def _store(self, done) -> None:
+        self.editor.commit_mask(done.mask, self.target, self.class_combo.currentData(), SOURCE, done.score)
+        self.reset()

@@ -152,3 +152,48 @@ def test_box_drag_escape_and_refining_a_selected_segment(qtbot, horse_folder):
     assert len(st.segments(w.current_id)) == n  # refined in place, not added
     assert np.array_equal(st.segment_mask(seg.id), done.mask)
     assert st.segment(seg.id).class_id == horse.id
+
+
+def test_a_photo_larger_than_its_overlay_previews_small_and_commits_full_resolution(qtbot, tmp_path, horse_folder):
+    """Above 2048 px the preview is computed at the overlay's size (the per-pixel work of a click
+    shrinks with it); Enter stores the same prompts' mask at full resolution."""
+    import cv2
+    from PIL import Image
+
+    src, gt = horse_folder
+    rgb = np.asarray(Image.open(next(src.glob(f"{HORSE}.*"))).convert("RGB"))
+    h, wd = gt.shape
+    size = (3000, round(3000 * h / wd))
+    big = tmp_path / "big"
+    big.mkdir()
+    Image.fromarray(cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)).save(big / "horse_big.png")
+    gt_big = cv2.resize(gt.view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool)
+    w = open_window(qtbot, big)
+    st = w.store
+    key(qtbot, w, Qt.Key.Key_P)
+    over = w.canvas.overlay_shape
+    assert over[1] == 2048 and w.canvas.image_shape == gt_big.shape
+    cy, cx = np.unravel_index(np.argmax(cv2.distanceTransform(gt_big.view(np.uint8), cv2.DIST_L2, 5)), gt_big.shape)
+    first = _click(qtbot, w, float(cx), float(cy), True).mask
+    from engine.prompts.clicks import next_click
+
+    small_gt = cv2.resize(gt_big.view(np.uint8), (over[1], over[0]), interpolation=cv2.INTER_NEAREST).view(bool)
+    c = next_click(first, small_gt)  # the second click corrects the first preview (its ``previous``)
+    sx, sy = gt_big.shape[1] / over[1], gt_big.shape[0] / over[0]
+    preview = _click(qtbot, w, (c.x + 0.5) * sx, (c.y + 0.5) * sy, c.positive).mask
+    assert preview.shape == over and w.canvas.layer("prompt").mask is preview
+    from engine.imageio import load_image
+    from engine.prompts import PromptContext, refine
+
+    big_rgb = load_image(big / "horse_big.png")
+    ctx = PromptContext.build(big_rgb)
+    assert np.array_equal(refine(big_rgb, ctx, w.prompt.prompts, previous=first, out_hw=over).mask, preview)
+    full = refine(big_rgb, ctx, w.prompt.prompts, previous=first).mask
+    key(qtbot, w, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: st.segments(w.current_id, source="prompt") != [], timeout=TIMEOUT)
+    (seg,) = st.segments(w.current_id, source="prompt")
+    stored = st.segment_mask(seg.id)
+    assert np.array_equal(stored, full)
+    shrunk = cv2.resize(stored.view(np.uint8), (over[1], over[0]), interpolation=cv2.INTER_AREA) > 0
+    assert _iou(shrunk, preview) > 0.97  # what was shown is what was stored, in full detail
+    assert w.canvas.layer("prompt").mask is None

@@ -24,7 +24,7 @@ class PromptLayer(Layer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.mask: np.ndarray | None = None  # bool (H, W) full resolution
+        self.mask: np.ndarray | None = None  # bool, full resolution or the overlay's (preview) size
         self.prompts = None  # engine.prompts.Prompts shown as markers
         self.drag_box: tuple[float, float, float, float] | None = None  # rubber band while dragging
         self.drag_path: np.ndarray | None = None  # scribble in progress (k, 2)
@@ -71,9 +71,9 @@ class PromptView(LayerView):
     def refresh(self) -> None:
         layer, shape, disp = self.layer, self.canvas.image_shape, self.canvas.display_shape
         on = layer.visible and shape is not None
-        if on and layer.mask is not None and layer.mask.shape == shape:
-            small = downscale_mask(layer.mask, disp)
-            rgba = compose_segments([OverlaySegment(small, PREVIEW, True)], disp, 0.45, contour=True)
+        if on and layer.mask is not None and layer.mask.shape in (shape, self.canvas.overlay_shape):
+            small = downscale_mask(layer.mask, disp) if layer.mask.shape == shape else layer.mask  # a preview
+            rgba = compose_segments([OverlaySegment(small, PREVIEW, True)], small.shape, 0.45, contour=True)
             self.mask_item.setImage(rgba, autoLevels=False, levels=(0, 255))
             self.mask_item.setRect(QRectF(0, 0, shape[1], shape[0]))
             self.mask_item.setOpacity(layer.opacity)
