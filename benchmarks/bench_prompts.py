@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -52,6 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--clicks", type=int, default=10, help="simulated clicks per image (ours)")
     ap.add_argument("--grabcut-clicks", type=int, default=3, help="simulated clicks per image (GrabCut)")
     ap.add_argument("--long-side", type=int, default=1024)
+    ap.add_argument("--preview-side", type=int, default=0,
+                    help="masks at most this long side, as the app previews photos larger than their "
+                         "2048 px overlay (0: full resolution)")
     args = ap.parse_args(argv)
 
     settings = RefineSettings()
@@ -61,17 +65,22 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         ctx = PromptContext.build(rgb, None, settings)
         build_ms.append((time.perf_counter() - t0) * 1000)
-        pred, prompts = np.zeros_like(gt), Prompts()
+        out_hw, scale, target = None, 1.0, gt  # target: the ground truth at the masks' size
+        if args.preview_side and max(gt.shape) > args.preview_side:
+            scale = args.preview_side / max(gt.shape)
+            out_hw = (round(gt.shape[0] * scale), round(gt.shape[1] * scale))
+            target = cv2.resize(gt.view(np.uint8), out_hw[::-1], interpolation=cv2.INTER_NEAREST).view(bool)
+        pred, prompts = np.zeros_like(target), Prompts()
         for _ in range(args.clicks):
-            c = next_click(pred, gt)
+            c = next_click(pred, target)
             if c is None:
                 break
-            prompts = prompts.with_click(c.x, c.y, c.positive)
+            prompts = prompts.with_click((c.x + 0.5) / scale - 0.5, (c.y + 0.5) / scale - 0.5, c.positive)
             t0, c0 = time.perf_counter(), time.process_time()
-            pred = refine(rgb, ctx, prompts, previous=pred if pred.any() else None).mask
+            pred = refine(rgb, ctx, prompts, previous=pred if pred.any() else None, out_hw=out_hw).mask
             ours_ms.append((time.perf_counter() - t0) * 1000)
             ours_cpu_ms.append((time.process_time() - c0) * 1000)
-        ours_iou.append(iou(pred, gt))
+        ours_iou.append(iou(pred, target))
         pred, clicks = np.zeros_like(gt), []
         for _ in range(args.grabcut_clicks):
             c = next_click(pred, gt)
@@ -88,8 +97,11 @@ def main(argv: list[str] | None = None) -> None:
     o50, o95 = np.percentile(ours_ms, [50, 95])
     c50, c95 = np.percentile(ours_cpu_ms, [50, 95])
     h, w = ctx.work_hw
-    print(f"\nlong side {args.long_side} px, working grid {w}x{h} (max_side {settings.max_side}), "
+    masks = f", masks at most {args.preview_side} px (app preview)" if args.preview_side else ""
+    print(f"\nlong side {args.long_side} px{masks}, working grid {w}x{h} (max_side {settings.max_side}), "
           f"{len(build_ms)} images, {len(ours_ms)} clicks (ours), {len(gc_ms)} clicks (GrabCut)")
+    if args.long_side > 1024:
+        print(f"(the < {TARGET_P95_MS:.0f} ms target is for images up to 1024 px)")
     print(f"graph build + LU per image : mean {np.mean(build_ms):7.0f} ms   max {np.max(build_ms):7.0f} ms")
     print(f"ours per click             : p50 {o50:7.1f} ms   p95 {o95:7.1f} ms   "
           f"(target p95 < {TARGET_P95_MS:.0f} ms: {'met' if o95 < TARGET_P95_MS else 'NOT met'})")

@@ -9,37 +9,24 @@ The analysis is not waited for (the picture is about the brush; the photo is big
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DATA = REPO.parent / "shared" / "data" / "weizmann_horse"
+sys.path.insert(0, str(REPO / "scripts"))
 W, H = 6000, 4000
 
 
 def main(out: Path) -> int:
-    import cv2
     import numpy as np
+    from shot_project import large_horse_folder
 
-    work = Path(tempfile.mkdtemp(prefix="mc_bigbrush_"))
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ["MASKCURATOR_SETTINGS"] = str(work / "settings.ini")
-    os.environ["MASKCURATOR_NO_DIALOGS"] = "1"
-    os.environ.setdefault("MASKCURATOR_BACKBONE", "filters")
-    folder = work / "photos"
-    folder.mkdir()
-    rgb = cv2.imread(str(DATA / "images" / "horse005.jpg"))
-    gt = cv2.imread(str(DATA / "masks" / "horse005.png"), cv2.IMREAD_GRAYSCALE)
-    if rgb is None or gt is None:
-        print(f"missing {DATA}/images|masks/horse005")
+    made = large_horse_folder("mc_bigbrush_", (W, H))
+    if made is None:
         return 1
-    big = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_CUBIC)
-    cv2.imwrite(str(folder / "horse_24mp.jpg"), big, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    mask = cv2.resize(gt, (W, H), interpolation=cv2.INTER_NEAREST) > 127
+    folder, mask = made
 
     from PySide6.QtWidgets import QApplication
 

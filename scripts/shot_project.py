@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -63,3 +64,28 @@ def open_window(folder: Path, timeout_s: float = 300.0):
         return None
     win.activateWindow()
     return app, win
+
+
+HORSE_DATA = REPO.parent / "shared" / "data" / "weizmann_horse"
+
+
+def large_horse_folder(prefix: str, size: tuple[int, int] = (6000, 4000)):
+    """(photo folder, ground truth) of a throw-away folder holding one Weizmann horse photo upscaled to
+    ``size`` (w, h) as ``horse_24mp.jpg``, its mask upscaled alike (bool (h, w)); None without the data."""
+    import cv2
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["MASKCURATOR_SETTINGS"] = str(work / "settings.ini")
+    os.environ["MASKCURATOR_NO_DIALOGS"] = "1"
+    os.environ.setdefault("MASKCURATOR_BACKBONE", "filters")
+    folder = work / "photos"
+    folder.mkdir()
+    rgb = cv2.imread(str(HORSE_DATA / "images" / "horse005.jpg"))
+    gt = cv2.imread(str(HORSE_DATA / "masks" / "horse005.png"), cv2.IMREAD_GRAYSCALE)
+    if rgb is None or gt is None:
+        print(f"missing {HORSE_DATA}/images|masks/horse005", file=sys.stderr)
+        return None
+    big = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(str(folder / "horse_24mp.jpg"), big, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return folder, cv2.resize(gt, size, interpolation=cv2.INTER_NEAREST) > 127
