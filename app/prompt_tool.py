@@ -157,11 +157,11 @@ class PromptTool(QObject):
         asked = {"prior": prior, "previous": previous, "out_hw": over if over != shape else None}
         return self._submit(self.prompts, asked, partial(self._on_result, asked=asked))
 
-    def _submit(self, prompts, asked: dict, on_result):
+    def _submit(self, prompts, asked: dict, on_result, channel: str | None = "prompt"):
         handle = self.bridge.submit(partial(refine_prompts, sessions=self._sessions(), image_id=self.image_id,
                                             path=self.path, prompts=prompts, settings=self.window.settings,
                                             **asked),
-                                    name="refine prompt", channel="prompt", priority=0)
+                                    name="refine prompt", channel=channel, priority=0)
         handle.result.connect(on_result)
         handle.error.connect(lambda msg, _tb: self.window.show_error("Prompt failed", msg))
         return handle
@@ -182,22 +182,22 @@ class PromptTool(QObject):
     def commit(self) -> bool:
         """Store the previewed mask (one undo step); False when there is nothing to commit.
 
-        A preview smaller than the photo is first recomputed at full resolution (same prompts, same
-        prior and previous mask: the same answer in full detail) and stored when that arrives."""
+        A preview smaller than the photo is recomputed at full resolution (same prompts, same prior
+        and previous mask: the same answer in full detail) and stored when that arrives. The tool
+        is free at once, and that job is on no channel: a next click cannot cancel the commit."""
         if self.result is None or self.result.prompts is not self.prompts or not self.result.mask.any():
             return False
+        target, class_id = self.target, self.class_combo.currentData()
         if self._asked.get("out_hw") is None:
-            self._store(self.result)
+            self._store(self.result, self.image_id, target, class_id)
         else:
-            self.window.set_status("Prompt: computing the mask at full resolution…")
+            self.window.set_status("Prompt: storing the mask at full resolution…")
             self._submit(self.prompts, {**self._asked, "out_hw": None},
-                         partial(self._store_if_current, image_id=self.image_id, prompts=self.prompts))
+                         partial(self._store, image_id=self.image_id, target=target, class_id=class_id),
+                         channel=None)
+        self.reset()
         return True
 
-    def _store_if_current(self, done, image_id: int, prompts) -> None:
-        if done.image_id == image_id and prompts is self.prompts:  # not discarded or changed meanwhile
-            self._store(done)
-
-    def _store(self, done) -> None:
-        self.editor.commit_mask(done.mask, self.target, self.class_combo.currentData(), SOURCE, done.score)
-        self.reset()
+    def _store(self, done, image_id: int, target: int | None, class_id: int | None) -> None:
+        if done.image_id == image_id == self.image_id:  # dropped if the user moved to another image
+            self.editor.commit_mask(done.mask, target, class_id, SOURCE, done.score)

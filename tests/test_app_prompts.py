@@ -190,10 +190,11 @@ def test_a_photo_larger_than_its_overlay_previews_small_and_commits_full_resolut
     assert np.array_equal(refine(big_rgb, ctx, w.prompt.prompts, previous=first, out_hw=over).mask, preview)
     full = refine(big_rgb, ctx, w.prompt.prompts, previous=first).mask
     key(qtbot, w, Qt.Key.Key_Return)
+    assert w.canvas.layer("prompt").mask is None and w.prompt.prompts.is_empty  # free for the next object
+    _click(qtbot, w, float(cx), float(cy), True)  # at once: must not cancel the full-resolution commit
     qtbot.waitUntil(lambda: st.segments(w.current_id, source="prompt") != [], timeout=TIMEOUT)
     (seg,) = st.segments(w.current_id, source="prompt")
     stored = st.segment_mask(seg.id)
     assert np.array_equal(stored, full)
     shrunk = cv2.resize(stored.view(np.uint8), (over[1], over[0]), interpolation=cv2.INTER_AREA) > 0
     assert _iou(shrunk, preview) > 0.97  # what was shown is what was stored, in full detail
-    assert w.canvas.layer("prompt").mask is None
