@@ -63,16 +63,12 @@ class RefineSettings:
 class _Domain:
     nodes: np.ndarray | None  # working-pixel ids of the domain (None = whole image)
     lu: object  # scipy SuperLU of the domain's A
-    single: bool  # factors in float32
+    dtype: type  # of the factors: np.float32, or np.float64 (RefineSettings.single_precision=False)
     columns: "OrderedDict[tuple, np.ndarray]" = field(default_factory=OrderedDict)
 
     @property
     def size(self) -> int:
         return self.lu.shape[0]
-
-    @property
-    def dtype(self) -> type:
-        return np.float32 if self.single else np.float64
 
 
 @dataclass(frozen=True)
@@ -175,10 +171,9 @@ class PromptContext:
                     nodes = self.box_nodes(box)
                     sub = self.matrix[nodes][:, nodes].tocsc()
                 # A is symmetric: a symmetric ordering on A + Aᵀ fills in much less than COLAMD.
-                single = self.settings.single_precision
-                lu = splu(sub.astype(np.float32 if single else np.float64), permc_spec="MMD_AT_PLUS_A",
-                          options={"SymmetricMode": True})
-                dom = _Domain(nodes, lu, single)
+                dtype = np.float32 if self.settings.single_precision else np.float64
+                lu = splu(sub.astype(dtype), permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
+                dom = _Domain(nodes, lu, dtype)
                 if key is not None and len(self._domains) >= 3:  # keep the image and two boxes
                     for k in [k for k in self._domains if k is not None][:1]:
                         del self._domains[k]

@@ -74,7 +74,7 @@ class Prompts:
 
 @dataclass(frozen=True)
 class RefineResult:
-    """``mask`` bool (H, W) at full resolution; ``score`` in [0, 1] = mean solver confidence on the
+    """``mask`` bool (H, W) at full resolution (or the ``out_hw`` asked of ``refine``); ``score`` in [0, 1] = mean solver confidence on the
     object (low when it shares colours with its surroundings, a hint to add a click)."""
 
     mask: np.ndarray
